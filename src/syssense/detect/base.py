@@ -1,0 +1,237 @@
+"""The one interface every detector follows, and the data-only model file.
+
+Shaped like scikit-learn estimators: the constructor only stores parameters; ``fit``
+learns and returns ``self``; learned state ends in ``_``; scoring is vectorised over many
+sequences at once; any detector can be swapped for another.
+
+Scores are "higher = more anomalous" for every detector.
+
+Model files are ``.npz`` archives written with ``allow_pickle=False`` holding NumPy arrays
+and one JSON header (``__header__``): format name, format version, detector name,
+parameters and vocabulary. Loading never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pyarrow as pa
+
+from .._atomic import atomic_path
+from ..errors import ModelFormatError
+from ..features import Sequences, Vocabulary
+
+MODEL_FORMAT = "syssense-model"
+MODEL_VERSION = 1
+
+#: name -> detector class, filled by :func:`register`.
+DETECTORS: dict[str, type[Detector]] = {}
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator: make a detector available by its ``name``."""
+    DETECTORS[cls.name] = cls
+    return cls
+
+
+class NotFittedError(ModelFormatError):
+    """A detector used before ``fit``."""
+
+
+class Detector(ABC):
+    """Base class: ``fit``/``partial_fit`` on normal sequences, then score others.
+
+    Subclasses set ``name``, store parameters in ``__init__``, and implement
+    :meth:`_fit`, :meth:`score_windows`, :meth:`score_traces`, :meth:`_state` and
+    :meth:`_set_state`. Where training on two halves and merging equals training on
+    the whole, they implement :meth:`_merge` too.
+    """
+
+    name: ClassVar[str] = "base"
+    #: whether partial_fit/merge are supported
+    incremental: ClassVar[bool] = False
+
+    vocab_: Vocabulary
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (JSON-serialisable)."""
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ learning
+    def fit(self, seqs: Sequences) -> Self:
+        """Learn normal behaviour from ``seqs``; forget anything learned before."""
+        self.vocab_ = Vocabulary(seqs.vocab.to_list())
+        self._fit(seqs.recode(self.vocab_), reset=True)
+        return self
+
+    def partial_fit(self, seqs: Sequences) -> Self:
+        """Add more normal sequences to what was learned (retraining on new normal runs)."""
+        if not self.incremental:
+            raise ModelFormatError(f"the {self.name} detector cannot be updated; retrain it with fit")
+        if not self.is_fitted():
+            return self.fit(seqs)
+        self.vocab_.extend(seqs.vocab.to_list())
+        self._fit(seqs.recode(self.vocab_), reset=False)
+        return self
+
+    def merge(self, other: Detector) -> Self:
+        """Fold another model of the same kind and parameters into this one."""
+        if type(other) is not type(self):
+            raise ModelFormatError(f"cannot merge a {other.name} model into a {self.name} model")
+        if other.get_params() != self.get_params():
+            raise ModelFormatError(
+                f"cannot merge {self.name} models with different parameters: {self.get_params()} vs {other.get_params()}"
+            )
+        self._check_fitted()
+        other._check_fitted()
+        self.vocab_.extend(other.vocab_.to_list())
+        self._merge(other, other.vocab_.mapping_to(self.vocab_))
+        return self
+
+    def is_fitted(self) -> bool:
+        return hasattr(self, "vocab_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted():
+            raise NotFittedError(f"the {self.name} detector has not been trained yet; call fit first")
+
+    @abstractmethod
+    def _fit(self, seqs: Sequences, reset: bool) -> None:
+        """Learn from ``seqs`` (already in ``self.vocab_`` ids)."""
+
+    def _merge(self, other: Detector, id_map: np.ndarray) -> None:
+        """Fold ``other`` in; ``id_map`` maps other's ids to ours."""
+        raise ModelFormatError(f"{self.name} models cannot be merged")
+
+    # ------------------------------------------------------------------ scoring
+    def _prepare(self, seqs: Sequences) -> Sequences:
+        self._check_fitted()
+        return seqs.recode(self.vocab_)
+
+    @abstractmethod
+    def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
+        """Per-window anomaly scores of one sequence (ids in ``vocab_``) or of all
+        windows of a :class:`Sequences` (in :func:`~syssense.features.sliding_windows` order)."""
+
+    @abstractmethod
+    def score_traces(self, seqs: Sequences) -> pa.Table:
+        """One row per trace: ``trace_id``, ``score`` (higher = more anomalous) and
+        detector-specific columns."""
+
+    def score_trace(self, seqs: Sequences) -> float:
+        """The anomaly score of the (single) trace in ``seqs``."""
+        table = self.score_traces(seqs)
+        if table.num_rows != 1:
+            raise ValueError(f"score_trace expects one trace, got {table.num_rows}")
+        return float(table.column("score")[0].as_py())
+
+    # ------------------------------------------------------------------ persistence
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (no object arrays)."""
+
+    @abstractmethod
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore learned arrays saved by :meth:`_state`."""
+
+    def _extra_header(self) -> dict[str, Any]:
+        """Small JSON-able learned values to save beside the arrays."""
+        return {}
+
+    def _set_extra_header(self, extra: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore values saved by :meth:`_extra_header` (default: nothing)."""
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to ``path`` (a data-only ``.npz``), atomically."""
+        self._check_fitted()
+        header = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "detector": self.name,
+            "params": self.get_params(),
+            "vocab": self.vocab_.to_list(),
+            "extra": self._extra_header(),
+        }
+        arrays = {f"s_{k}": np.asarray(v) for k, v in self._state().items()}
+        for key, value in arrays.items():
+            if value.dtype == object:
+                raise TypeError(f"state array {key} of {self.name} is an object array")
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Detector:
+        """Load a model written by :meth:`save`; any detector class can load any model."""
+        return load_model(path, expect=None if cls is Detector else cls)
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of a model file (one clear sentence if it is not one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"model file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "__header__" not in z.files:
+                raise ModelFormatError(f"{path} is not a syssense model file (no header)")
+            header = json.loads(bytes(z["__header__"]).decode())
+    except (zipfile.BadZipFile, ValueError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{path} is not a syssense model file ({type(exc).__name__})") from None
+    if header.get("format") != MODEL_FORMAT:
+        raise ModelFormatError(f"{path} is not a syssense model file")
+    if header.get("version") != MODEL_VERSION:
+        raise ModelFormatError(
+            f"{path} is a syssense model of format version {header.get('version')}; "
+            f"this syssense reads version {MODEL_VERSION}: retrain the model"
+        )
+    return header
+
+
+def load_model(path: str | os.PathLike[str], expect: type[Detector] | None = None) -> Detector:
+    """Load any saved detector, checking kind and version."""
+    from . import load_all_detectors
+
+    load_all_detectors()
+    header = read_header(path)
+    name = header.get("detector")
+    if name not in DETECTORS:
+        raise ModelFormatError(f"{path} holds a '{name}' model, a detector this syssense does not know")
+    klass = DETECTORS[name]
+    if expect is not None and not issubclass(klass, expect):
+        raise ModelFormatError(f"{path} holds a {name} model, not a {expect.name} model")
+    model = klass(**header.get("params", {}))
+    model.vocab_ = Vocabulary(header.get("vocab", []))
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k[2:]: z[k] for k in z.files if k.startswith("s_")}
+    model._set_extra_header(header.get("extra", {}))
+    model._set_state(arrays)
+    return model
+
+
+def per_trace_sum(values: np.ndarray, trace_of_window: np.ndarray, n_traces: int) -> np.ndarray:
+    """Sum ``values`` per trace (``np.bincount`` helper)."""
+    return np.bincount(trace_of_window, weights=values.astype(np.float64), minlength=n_traces)
+
+
+def per_trace_max(values: np.ndarray, trace_of_window: np.ndarray, n_traces: int, fill: float = 0.0) -> np.ndarray:
+    """Maximum of ``values`` per trace, ``fill`` for traces without windows."""
+    out = np.full(n_traces, -np.inf)
+    np.maximum.at(out, trace_of_window, values.astype(np.float64))
+    out[np.isneginf(out)] = fill
+    return out
