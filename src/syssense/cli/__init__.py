@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import SyssenseError
 
 #: command modules, in help order; a module not written yet is skipped.
-_COMMAND_MODULES = ("parse_cmds", "capture_cmds", "detect_cmds", "evaluate_cmds", "report_cmds", "monitor_cmds")
+_COMMAND_MODULES = ("parse_cmds", "import_cmds", "capture_cmds", "detect_cmds", "evaluate_cmds", "report_cmds", "monitor_cmds")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
