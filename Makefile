@@ -14,11 +14,11 @@ demo: setup
 
 test:
 	@bash scripts/setup.sh --browser
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench examples)
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench examples)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
