@@ -284,31 +284,49 @@ def window_view(seq: np.ndarray, k: int) -> np.ndarray:
     return row
 
 
+def window_starts(seqs: Sequences, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where every length-k window of ``seqs`` starts, without building the windows.
+
+    Returns ``(seq_index, start, flat_start, padded)`` in :func:`sliding_windows` order:
+    the sequence of each window, its start inside that sequence, its start in the flat
+    ``codes`` array, and whether it is the one padded window of a sequence shorter than k.
+    """
+    if k < 1:
+        raise ValueError("window size k must be at least 1")
+    lengths = seqs.lengths
+    short = lengths < k
+    counts = np.where(short, 1, lengths - k + 1)
+    n = int(counts.sum())
+    seq_index = np.repeat(np.arange(len(seqs), dtype=np.int64), counts)
+    first = np.zeros(len(counts), np.int64)
+    if len(counts) > 1:
+        np.cumsum(counts[:-1], out=first[1:])
+    start = np.arange(n, dtype=np.int64)
+    start -= np.repeat(first, counts)
+    flat_start = seqs.offsets[:-1][seq_index] + start
+    padded = short[seq_index] if short.any() else np.zeros(n, dtype=bool)
+    return seq_index, start, flat_start, padded
+
+
+def window_rows(seqs: Sequences, k: int, flat_start: np.ndarray, padded: np.ndarray, seq_index: np.ndarray) -> np.ndarray:
+    """The ``(len(flat_start), k)`` int32 windows at the given positions (padding short ones)."""
+    codes = np.concatenate([seqs.codes, np.full(k, PAD, dtype=np.int32)]).astype(np.int32)
+    gather = np.asarray(flat_start, np.int64)[:, None] + np.arange(k, dtype=np.int64)[None, :]
+    data = codes[gather]
+    if np.any(padded):
+        seq_end = seqs.offsets[1:][seq_index[padded]]
+        block = data[padded]
+        block[gather[padded] >= seq_end[:, None]] = PAD
+        data[padded] = block
+    return data
+
+
 def sliding_windows(seqs: Sequences, k: int) -> Windows:
     """Every length-k window of every sequence, as one ``(n, k)`` array; vectorised.
 
     A sequence shorter than k (including an empty one) yields one window padded with
     ``PAD`` at the end, so every sequence has at least one window.
     """
-    if k < 1:
-        raise ValueError("window size k must be at least 1")
-    lengths = seqs.lengths
-    n_full = np.maximum(lengths - k + 1, 0)
-    short = lengths < k
-    counts = np.where(short, 1, n_full)
-    seq_index = np.repeat(np.arange(len(seqs), dtype=np.int64), counts)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else np.zeros(0, np.int64)
-    start = np.arange(len(seq_index), dtype=np.int64) - np.repeat(first, counts)
-    flat_start = seqs.offsets[:-1][seq_index] + start
-    padded = short[seq_index]
-    codes = np.concatenate([seqs.codes, np.full(k, PAD, dtype=np.int32)]).astype(np.int32)
-    gather = flat_start[:, None] + np.arange(k, dtype=np.int64)[None, :]
-    data = codes[gather]
-    if padded.any():
-        # positions past the end of a short sequence are padding, not the next sequence
-        seq_end = seqs.offsets[1:][seq_index[padded]]
-        beyond = gather[padded] >= seq_end[:, None]
-        block = data[padded]
-        block[beyond] = PAD
-        data[padded] = block
-    return Windows(data.astype(np.int32), seq_index, start, flat_start, padded)
+    seq_index, start, flat_start, padded = window_starts(seqs, k)
+    data = window_rows(seqs, k, flat_start, padded, seq_index)
+    return Windows(data, seq_index, start, flat_start, padded)

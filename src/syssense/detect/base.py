@@ -56,6 +56,8 @@ class Detector(ABC):
     name: ClassVar[str] = "base"
     #: whether partial_fit/merge are supported
     incremental: ClassVar[bool] = False
+    #: trace verdict when no threshold is given: ``score > default_threshold`` is anomalous
+    default_threshold: ClassVar[float] = 0.0
 
     vocab_: Vocabulary
 
@@ -132,6 +134,19 @@ class Detector(ABC):
         """One row per trace: ``trace_id``, ``score`` (higher = more anomalous) and
         detector-specific columns."""
 
+    def window_table(self, seqs: Sequences) -> pa.Table:
+        """One row per window (in :func:`~syssense.features.sliding_windows` order):
+        ``window``, ``seq_index``, ``trace_id``, ``pid``, ``start`` (position in its
+        sequence), ``length`` (calls covered) and ``score``. Detectors may add columns."""
+        from ..features import window_starts
+
+        k = int(getattr(self, "k", 1) or 1)
+        scores = np.asarray(self.score_windows(seqs), dtype=np.float64)
+        seq_index, start, _flat, _padded = window_starts(seqs, k)
+        if len(scores) != len(seq_index):  # detector with its own window layout
+            return pa.table({"window": np.arange(len(scores)), "score": scores})
+        return window_frame(seqs, k, seq_index, start, {"score": scores})
+
     def score_trace(self, seqs: Sequences) -> float:
         """The anomaly score of the (single) trace in ``seqs``."""
         table = self.score_traces(seqs)
@@ -165,6 +180,7 @@ class Detector(ABC):
             "params": self.get_params(),
             "vocab": self.vocab_.to_list(),
             "extra": self._extra_header(),
+            "train": getattr(self, "train_info_", {}),
         }
         arrays = {f"s_{k}": np.asarray(v) for k, v in self._state().items()}
         for key, value in arrays.items():
@@ -220,6 +236,7 @@ def load_model(path: str | os.PathLike[str], expect: type[Detector] | None = Non
     with np.load(path, allow_pickle=False) as z:
         arrays = {k[2:]: z[k] for k in z.files if k.startswith("s_")}
     model._set_extra_header(header.get("extra", {}))
+    model.train_info_ = dict(header.get("train") or {})
     model._set_state(arrays)
     return model
 
@@ -235,3 +252,24 @@ def per_trace_max(values: np.ndarray, trace_of_window: np.ndarray, n_traces: int
     np.maximum.at(out, trace_of_window, values.astype(np.float64))
     out[np.isneginf(out)] = fill
     return out
+
+
+def window_frame(seqs: Sequences, k: int, seq_index: np.ndarray, start: np.ndarray, columns: dict[str, np.ndarray]) -> pa.Table:
+    """Per-window table: position columns (see :meth:`Detector.window_table`) + ``columns``."""
+    lengths = seqs.lengths[seq_index] if len(seq_index) else np.zeros(0, np.int64)
+    base = {
+        "window": np.arange(len(seq_index), dtype=np.int64),
+        "seq_index": seq_index.astype(np.int64),
+        "trace_id": pa.array(seqs.trace_ids[seq_index].astype(str) if len(seq_index) else [], pa.string()),
+        "pid": seqs.pids[seq_index].astype(np.int64),
+        "start": start.astype(np.int64),
+        "length": np.minimum(lengths - start, k).astype(np.int64),
+    }
+    base.update(columns)
+    return pa.table(base)
+
+
+def trace_groups(seqs: Sequences, seq_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(trace_ids, trace_of_window)`` for windows belonging to sequences ``seq_index``."""
+    uniq, inverse = seqs.trace_index()
+    return uniq, inverse[seq_index] if len(seq_index) else np.zeros(0, np.int64)
