@@ -1,0 +1,824 @@
+"""Live detection: strace output scored window by window as it arrives.
+
+The monitor reads strace text (``-f -ttt -T -yy`` from a pipe, or a recorded log
+replayed at full speed), keeps for every process the last ``k - 1`` call ids of each
+model (a bounded ring buffer) and the mismatch flags of its last ``L`` windows, and
+scores every new window the moment its last call is seen:
+
+* **stide** models (Forrest et al. 1996; Hofmeyr, Forrest & Somayaji 1998) are scored
+  by looking each window up in a precomputed hash set of the model's normal windows
+  (windows packed into one ``uint64`` key, looked up with a sorted-array binary
+  search, all vectorised per batch); only the windows that miss are passed to the
+  model for their exact score (minimum Hamming distance / k);
+* any other detector is scored with its own ``score_windows`` on the batch, and a
+  window is anomalous when its score exceeds the model's threshold.
+
+The locality frame count (LFC, Hofmeyr et al. 1998) of a window is the number of
+anomalous windows among the last ``L`` windows of the same process (``L = 20`` by
+default). Every anomalous window whose LFC reaches ``min_lfc`` is an :class:`Alert`.
+
+State is bounded: one small record per live process, dropped when strace reports its
+exit (``+++ exited`` / ``+++ killed``), and at most ``max_pids`` records (the least
+recently active is evicted), so memory stays flat over long runs.
+
+Lines are read with a small, strict scanner that extracts only what scoring needs
+(pid, timestamp, call name, exit markers); every ``name(`` line is one event (an
+``<unfinished ...>`` call counts once, at its start; ``<... resumed>`` lines, signals
+and strace's own messages are not calls), which is the same rule the full parser in
+:mod:`syssense.parse.strace` uses for ``kind=syscall`` events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .detect.base import Detector, load_model
+from .errors import CaptureError, SyssenseError
+from .features import PAD, UNKNOWN, Sequences, Vocabulary
+
+#: strace flags the monitor uses (the same as capture: follow forks, absolute
+#: microsecond timestamps, durations, decoded descriptors).
+STRACE_FLAGS = ("-f", "-ttt", "-T", "-yy")
+
+#: One event line: optional ``[pid N]`` / ``N`` prefix, optional timestamp, then either
+#: ``name(`` (a call), ``+++ exited``/``+++ killed`` (a process ends) -- anything else
+#: (resumed calls, signals, strace messages) is not a call.
+_LINE_RE = re.compile(
+    rb"^(?:(?:\[pid +)?(\d+)\]? +)?(?:(\d+(?:\.\d+)?|\d\d:\d\d:\d\d(?:\.\d+)?) +)?"
+    rb"(?:([A-Za-z_][A-Za-z0-9_]*)\(|(\+\+\+) (?:exited|killed))?",
+    re.MULTILINE,
+)
+# The pattern can match the empty string, so ``findall`` returns exactly one tuple per
+# line start: tuple i is line i, and line numbers come for free.
+
+#: detectors whose normal database is a set of windows (set lookup fast path)
+_SET_DETECTORS = ("stide",)
+
+
+# ----------------------------------------------------------------------------- alerts
+
+
+@dataclass
+class Alert:
+    """One anomalous window, reported the moment its last call was seen."""
+
+    model: str  # model name (file stem unless given)
+    detector: str  # detector kind, e.g. stide
+    pid: int
+    ts: float | None  # timestamp of the window's last call (unix seconds)
+    line: int  # 1-based log line of the window's last call
+    calls: list[str]  # the window's calls, oldest first
+    score: float  # the detector's window score (stide: min Hamming distance / k)
+    lfc: int  # anomalous windows among the last L of this process
+    L: int
+    window: int  # index of the window in the process's sequence (0-based)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    def format(self) -> str:
+        """One human-readable line."""
+        if self.ts is None:
+            when = "-"
+        else:
+            when = time.strftime("%H:%M:%S", time.localtime(self.ts)) + f"{self.ts % 1:.6f}"[1:]
+        return (
+            f"{when} pid {self.pid} {self.model} score {self.score:.3g} "
+            f"LFC {self.lfc}/{self.L} line {self.line}: {' '.join(self.calls)}"
+        )
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def _ints(a: np.ndarray) -> np.ndarray:
+    """Byte-string pids to int64 (a missing pid prefix is pid 0)."""
+    if (a == b"").any():
+        a = np.where(a == b"", b"0", a)
+    return a.astype(np.int64)
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    """Byte-string ``-ttt`` timestamps to float64 (NaN when absent or clock time)."""
+    try:
+        return a.astype(np.float64)
+    except ValueError:
+        return np.array([float(x) if x and b":" not in x else np.nan for x in a.tolist()], dtype=np.float64)
+
+
+def _model_k(model: Detector) -> int:
+    params = model.get_params()
+    for key in ("k", "window", "n"):
+        v = params.get(key, getattr(model, key, None))
+        if isinstance(v, int | np.integer) and int(v) >= 1:
+            return int(v)
+    raise SyssenseError(f"the {model.name} model has no window length (k); the monitor cannot score it")
+
+
+def _pack_bits(vocab_size: int) -> int:
+    return max(1, int(np.ceil(np.log2(max(vocab_size, 2)))))
+
+
+def pack_windows(win: np.ndarray, bits: int) -> np.ndarray:
+    """One ``uint64`` key per window row: exact bit packing when ``k * bits <= 64``,
+    otherwise a 64-bit multiplicative hash (collisions ~ n / 2**64)."""
+    win = np.asarray(win)
+    n, k = win.shape
+    if k * bits <= 64:
+        shifts = (np.arange(k - 1, -1, -1, dtype=np.uint64) * np.uint64(bits)).astype(np.uint64)
+        return np.bitwise_or.reduce(win.astype(np.uint64) << shifts, axis=1) if n else np.zeros(0, np.uint64)
+    h = np.full(n, np.uint64(1469598103934665603), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):  # k columns, not n rows: vectorised over windows
+            h = (h ^ win[:, j].astype(np.uint64)) * np.uint64(1099511628211)
+    return h
+
+
+def _stide_windows(model: Detector) -> np.ndarray | None:
+    """The (n, k) array of a stide model's normal windows, if it exposes one."""
+    for attr in ("windows_", "db_", "database_", "db_windows_"):
+        arr = getattr(model, attr, None)
+        if isinstance(arr, np.ndarray) and arr.ndim == 2:
+            return arr
+    with contextlib.suppress(Exception):
+        for key, arr in model._state().items():
+            if "window" in key and isinstance(arr, np.ndarray) and arr.ndim == 2:
+                return arr
+    return None
+
+
+class ModelScorer:
+    """Online scoring of one model: per-process tails, anomaly flags and LFC.
+
+    ``threshold``: a window is anomalous when its score is above it (stide: 0, i.e. any
+    window missing from the normal database).
+    """
+
+    def __init__(
+        self,
+        model: Detector,
+        name: str,
+        threshold: float | None = None,
+        L: int | None = None,
+        min_lfc: int = 1,
+        use_set: bool | None = None,
+    ) -> None:
+        model._check_fitted()
+        self.model = model
+        self.name = name
+        self.detector = model.name
+        self.k = _model_k(model)
+        if L is None:
+            L = int(model.get_params().get("locality", 20))
+        self.L = int(L)
+        if self.L < 1:
+            raise SyssenseError("the locality frame L must be at least 1")
+        self.min_lfc = int(min_lfc)
+        if threshold is None:
+            threshold = getattr(model, "threshold_", None)
+        if threshold is None:
+            threshold = getattr(type(model), "default_threshold", None)
+        if threshold is None:
+            if model.name in (*_SET_DETECTORS, "tstide"):
+                threshold = 0.0
+            else:
+                raise SyssenseError(
+                    f"model {name} ({model.name}) has no alert threshold: pass --threshold {name}=VALUE "
+                    "or --calibrate NORMAL_DATA"
+                )
+        self.threshold = float(threshold)
+        self.vocab: Vocabulary = model.vocab_
+        self._db: np.ndarray | None = None
+        self._bits = _pack_bits(len(self.vocab))
+        if use_set is None:
+            use_set = model.name in _SET_DETECTORS
+        if use_set:
+            win = _stide_windows(model)
+            if win is not None and win.shape[1] == self.k:
+                self._db = np.unique(pack_windows(win.astype(np.int64), self._bits))
+        self.n_windows = 0
+        self.n_anomalous = 0
+        self.n_alerts = 0
+        self.max_lfc = 0
+
+    @property
+    def fast(self) -> bool:
+        """Whether windows are scored by set lookup (stide) rather than score_windows."""
+        return self._db is not None
+
+    def calibrate(self, seqs: Sequences, quantile: float = 1.0) -> float:
+        """Set the threshold to a quantile (default: max) of window scores on normal ``seqs``."""
+        scores = np.asarray(self.model.score_windows(seqs.recode(self.vocab)), dtype=np.float64)
+        self.threshold = float(np.quantile(scores, quantile)) if len(scores) else 0.0
+        return self.threshold
+
+    def score_seq(self, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, anomalous)`` of every full window of ``seq`` (model ids)."""
+        n = len(seq) - self.k + 1
+        if n <= 0:
+            return np.zeros(0), np.zeros(0, bool)
+        if self._db is not None:
+            win = np.lib.stride_tricks.sliding_window_view(seq, self.k)
+            keys = pack_windows(win, self._bits)
+            pos = np.searchsorted(self._db, keys)
+            pos[pos >= len(self._db)] = 0
+            found = (self._db[pos] == keys) if len(self._db) else np.zeros(n, bool)
+            found &= ~(win == UNKNOWN).any(axis=1)
+            bad = np.flatnonzero(~found)
+            scores = np.zeros(n)
+            if len(bad):
+                scores[bad] = self._exact_scores(win[bad])
+            return scores, scores > self.threshold
+        scores = np.asarray(self.model.score_windows(np.ascontiguousarray(seq, dtype=np.int32)), dtype=np.float64)
+        scores = scores[:n]
+        return scores, scores > self.threshold
+
+    def _exact_scores(self, windows: np.ndarray) -> np.ndarray:
+        """Scores of windows missing from the set: the stide anomaly signal d_min / k
+        (minimum Hamming distance to the normal database, Hofmeyr et al. 1998)."""
+        db = getattr(self.model, "db_", None)
+        if db is not None and hasattr(db, "min_hamming"):
+            d = np.asarray(db.min_hamming(np.ascontiguousarray(windows, dtype=np.int32)), dtype=np.float64)
+            return np.maximum(d / self.k, np.nextafter(self.threshold, np.inf))
+        m, k = windows.shape
+        seqs = Sequences(
+            codes=np.ascontiguousarray(windows, dtype=np.int32).ravel(),
+            offsets=np.arange(0, m * k + 1, k, dtype=np.int64),
+            trace_ids=np.array(["w"] * m, dtype=object),
+            pids=np.full(m, -1, np.int64),
+            vocab=self.vocab,
+        )
+        s = np.asarray(self.model.score_windows(seqs), dtype=np.float64)
+        # a missing window is a mismatch even if the model scores it 0 (e.g. unknown call)
+        return np.where(s > self.threshold, s, np.nextafter(self.threshold, np.inf))
+
+    def score_padded(self, calls: np.ndarray) -> float:
+        """Score of the single padded window of a process with fewer than k calls."""
+        row = np.full(self.k, PAD, np.int32)
+        row[: len(calls)] = calls
+        scores, _ = self.score_seq(row)
+        return float(scores[0])
+
+
+@dataclass
+class _Proc:
+    """Bounded per-process state."""
+
+    gtail: np.ndarray  # last (max_k - 1) global call ids
+    gl_lines: np.ndarray  # their log lines
+    gl_ts: np.ndarray  # their timestamps
+    count: int = 0  # calls seen
+    flags: dict[str, np.ndarray] = field(default_factory=dict)  # model -> last L-1 flags
+
+
+@dataclass
+class MonitorSummary:
+    events: int
+    lines: int
+    processes: int
+    seconds: float
+    models: list[dict[str, Any]]
+    exit_status: int | None = None
+    interrupted: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["events_per_second"] = self.events_per_second
+        return d
+
+
+class Monitor:
+    """Score strace text online with one or more models.
+
+    >>> mon = Monitor([model])                       # doctest: +SKIP
+    >>> for alert in mon.feed(chunk_of_bytes): ...   # doctest: +SKIP
+    >>> mon.close(); mon.summary()                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        models: Sequence[Detector | str | os.PathLike[str]],
+        names: Sequence[str] | None = None,
+        thresholds: dict[str, float] | None = None,
+        L: int | None = None,
+        min_lfc: int = 1,
+        max_pids: int = 65536,
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        if not models:
+            raise SyssenseError("give at least one model to monitor with")
+        loaded: list[tuple[str, Detector]] = []
+        for i, m in enumerate(models):
+            if isinstance(m, Detector):
+                name = names[i] if names else f"{m.name}{i if len(models) > 1 else ''}"
+                loaded.append((name, m))
+            else:
+                p = Path(m)
+                name = names[i] if names else p.stem
+                loaded.append((name, load_model(p)))
+        seen: dict[str, int] = {}
+        for i, (name, m) in enumerate(loaded):  # unique names
+            if name in seen:
+                loaded[i] = (f"{name}#{i}", m)
+            seen[name] = i
+        thresholds = dict(thresholds or {})
+        unknown = set(thresholds) - {n for n, _ in loaded}
+        if unknown:
+            raise SyssenseError(
+                f"--threshold names {', '.join(sorted(unknown))}, which is not a model here "
+                f"(models: {', '.join(n for n, _ in loaded)})"
+            )
+        self.scorers = [ModelScorer(m, n, thresholds.get(n), L=L, min_lfc=min_lfc) for n, m in loaded]
+        self.max_k = max(s.k for s in self.scorers)
+        self.max_pids = max_pids
+        self.on_alert = on_alert
+        self._names: list[str] = list(Vocabulary().names)  # global id -> name (0, 1 reserved)
+        self._gid: dict[bytes, int] = {}
+        self._maps: list[np.ndarray] = [np.zeros(0, np.int32) for _ in self.scorers]
+        self._procs: OrderedDict[int, _Proc] = OrderedDict()
+        self._buf = b""
+        self._line_base = 0  # lines consumed before self._buf
+        self.events = 0
+        self.pids_seen = 0
+        self.evicted = 0
+        self._t0 = time.perf_counter()
+        self._t1: float | None = None
+
+    # ------------------------------------------------------------------ input
+    def feed(self, data: bytes) -> list[Alert]:
+        """Consume a chunk of strace output (any split); return the alerts it raised."""
+        buf = self._buf + data if self._buf else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[cut + 1 :]
+        return self._process(buf[: cut + 1])
+
+    def feed_lines(self, lines: Iterable[str | bytes]) -> list[Alert]:
+        """Consume whole lines (with or without trailing newlines)."""
+        parts = [ln.encode() if isinstance(ln, str) else ln for ln in lines]
+        text = b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
+        return self.feed(text)
+
+    def close(self) -> list[Alert]:
+        """End of input: score what is left (a last line without newline, short processes)."""
+        alerts: list[Alert] = []
+        if self._buf:
+            alerts += self._process(self._buf + b"\n")
+            self._buf = b""
+        for pid in list(self._procs):
+            alerts += self._finish(pid)
+        if self._t1 is None:
+            self._t1 = time.perf_counter()
+        return alerts
+
+    # ------------------------------------------------------------------ core
+    def _gids(self, names: list[bytes]) -> np.ndarray:
+        get = self._gid.get
+        ids = [get(n, -1) for n in names]
+        if -1 in ids:
+            for i, n in enumerate(names):
+                if ids[i] == -1:
+                    g = self._gid.get(n)
+                    if g is None:
+                        g = len(self._names)
+                        self._gid[n] = g
+                        self._names.append(n.decode("ascii", "replace"))
+                    ids[i] = g
+        return np.asarray(ids, dtype=np.int32)
+
+    def _map(self, j: int) -> np.ndarray:
+        m = self._maps[j]
+        if len(m) < len(self._names):
+            v = self.scorers[j].vocab
+            m = np.array([UNKNOWN, PAD] + [v.id(n) for n in self._names[2:]], dtype=np.int32)
+            self._maps[j] = m
+        return m
+
+    def _proc(self, pid: int) -> _Proc:
+        p = self._procs.get(pid)
+        if p is None:
+            p = _Proc(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.float64))
+            self._procs[pid] = p
+            self.pids_seen += 1
+            if len(self._procs) > self.max_pids:
+                self._procs.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._procs.move_to_end(pid)
+        return p
+
+    def _process(self, text: bytes) -> list[Alert]:
+        """Scan whole lines (``text`` ends with a newline) and score their calls."""
+        n_lines = text.count(b"\n")
+        base = self._line_base
+        self._line_base += n_lines
+        rows = _LINE_RE.findall(text)[:n_lines]  # one tuple per line
+        if not rows:
+            return []
+        pid_b, ts_b, name_b, exit_b = zip(*rows, strict=True)
+        names = np.array(name_b)
+        is_call = names != b""
+        is_end = np.array(exit_b) != b""
+        if not is_call.any() and not is_end.any():
+            return []
+        pids_all = np.array(pid_b)
+        alerts: list[Alert] = []
+        exits = np.flatnonzero(is_end)
+        bounds = [*(int(e) for e in exits), len(rows)]
+        prev = 0
+        for b in bounds:  # split at process ends so state is dropped at the right moment
+            idx = np.flatnonzero(is_call[prev:b]) + prev
+            if len(idx):
+                alerts += self._score(
+                    _ints(pids_all[idx]), self._gids(names[idx].tolist()), base + 1 + idx, _floats(np.array(ts_b)[idx])
+                )
+            if b < len(rows):
+                alerts += self._finish(int(_ints(pids_all[b : b + 1])[0]))
+            prev = b + 1
+        return alerts
+
+    def _score(self, pids: np.ndarray, gids: np.ndarray, lines: np.ndarray, ts: np.ndarray) -> list[Alert]:
+        self.events += len(gids)
+        alerts: list[Alert] = []
+        order = np.argsort(pids, kind="stable")
+        sp = pids[order]
+        cuts = np.flatnonzero(np.diff(sp)) + 1
+        groups = np.split(order, cuts)
+        maps = [self._map(j) for j in range(len(self.scorers))]
+        keep = self.max_k - 1
+        for g in groups:
+            pid = int(pids[g[0]])
+            p = self._proc(pid)
+            gseq = np.concatenate([p.gtail, gids[g]])
+            glines = np.concatenate([p.gl_lines, lines[g]])
+            gts = np.concatenate([p.gl_ts, ts[g]])
+            first = p.count  # sequence position of gseq[len(p.gtail)]
+            for j, sc in enumerate(self.scorers):
+                off = len(p.gtail) - (sc.k - 1)  # where this model's window data starts in gseq
+                if off < 0:
+                    off = 0
+                seq = maps[j][gseq[off:]]
+                scores, flags = sc.score_seq(seq)
+                if not len(flags):
+                    continue
+                sc.n_windows += len(flags)
+                prev = p.flags.get(sc.name)
+                if prev is None:
+                    prev = np.zeros(0, bool)
+                allf = np.concatenate([prev, flags])
+                c = np.concatenate([[0], np.cumsum(allf, dtype=np.int64)])
+                hi = np.arange(len(prev) + 1, len(allf) + 1)
+                lfc = c[hi] - c[np.maximum(hi - sc.L, 0)]
+                p.flags[sc.name] = allf[-(sc.L - 1) :] if sc.L > 1 else np.zeros(0, bool)
+                nbad = int(flags.sum())
+                if nbad:
+                    sc.n_anomalous += nbad
+                    sc.max_lfc = max(sc.max_lfc, int(lfc[flags].max()))
+                    hits = np.flatnonzero(flags & (lfc >= sc.min_lfc))
+                    for h in hits:  # anomalous windows only (rare in normal runs)
+                        end = off + int(h) + sc.k  # exclusive end in gseq
+                        # window index in the process's sequence
+                        widx = first - len(p.gtail) + end - sc.k
+                        t = float(gts[end - 1])
+                        a = Alert(
+                            model=sc.name,
+                            detector=sc.detector,
+                            pid=pid,
+                            ts=None if np.isnan(t) else t,
+                            line=int(glines[end - 1]),
+                            calls=[self._names[x] for x in gseq[end - sc.k : end]],
+                            score=float(scores[h]),
+                            lfc=int(lfc[h]),
+                            L=sc.L,
+                            window=int(widx),
+                        )
+                        sc.n_alerts += 1
+                        alerts.append(a)
+                        if self.on_alert is not None:
+                            self.on_alert(a)
+            p.count += len(g)
+            if keep > 0:
+                p.gtail = gseq[-keep:]
+                p.gl_lines = glines[-keep:]
+                p.gl_ts = gts[-keep:]
+        return alerts
+
+    def _finish(self, pid: int) -> list[Alert]:
+        """A process ended: score the padded window of a short one, drop its state."""
+        p = self._procs.pop(pid, None)
+        if p is None or p.count == 0:
+            return []
+        alerts: list[Alert] = []
+        for j, sc in enumerate(self.scorers):
+            if p.count >= sc.k:
+                continue
+            calls = self._map(j)[p.gtail[-p.count :]]
+            score = sc.score_padded(calls)
+            sc.n_windows += 1
+            if score > sc.threshold:
+                sc.n_anomalous += 1
+                sc.max_lfc = max(sc.max_lfc, 1)
+                if sc.min_lfc <= 1:
+                    t = float(p.gl_ts[-1])
+                    a = Alert(sc.name, sc.detector, pid, None if np.isnan(t) else t, int(p.gl_lines[-1]),
+                              [self._names[x] for x in p.gtail[-p.count :]], score, 1, sc.L, 0)
+                    sc.n_alerts += 1
+                    alerts.append(a)
+                    if self.on_alert is not None:
+                        self.on_alert(a)
+        return alerts
+
+    # ------------------------------------------------------------------ results
+    @property
+    def live_processes(self) -> int:
+        return len(self._procs)
+
+    def summary(self, exit_status: int | None = None, interrupted: bool = False) -> MonitorSummary:
+        end = self._t1 if self._t1 is not None else time.perf_counter()
+        models = [
+            {
+                "model": s.name,
+                "detector": s.detector,
+                "k": s.k,
+                "threshold": s.threshold,
+                "lookup": "set" if s.fast else "score_windows",
+                "windows": s.n_windows,
+                "anomalous": s.n_anomalous,
+                "mismatch_rate": s.n_anomalous / s.n_windows if s.n_windows else 0.0,
+                "max_lfc": s.max_lfc,
+                "alerts": s.n_alerts,
+            }
+            for s in self.scorers
+        ]
+        return MonitorSummary(self.events, self._line_base, self.pids_seen, end - self._t0, models,
+                              exit_status, interrupted)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def replay(path: str | os.PathLike[str] | BinaryIO, monitor: Monitor, chunk: int = 1 << 20) -> list[Alert]:
+    """Feed a recorded strace log through ``monitor`` at full speed (bench, tests)."""
+    alerts: list[Alert] = []
+    fh = open(path, "rb") if isinstance(path, str | os.PathLike) else path  # noqa: SIM115
+    try:
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                break
+            alerts += monitor.feed(data)
+    finally:
+        if fh is not path:
+            fh.close()
+    alerts += monitor.close()
+    return alerts
+
+
+def _strace_binary() -> str:
+    exe = shutil.which("strace")
+    if exe is None:
+        raise CaptureError("strace is not installed; install it (e.g. apt-get install strace) to monitor")
+    return exe
+
+
+def _tracer_of(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class _Session:
+    """A running strace writing into a FIFO that we read."""
+
+    proc: subprocess.Popen  # the program (command mode, strace -D) or strace (pid mode)
+    fd: int
+    tmpdir: str
+    errfile: Path
+    mode: str  # "command" or "pid"
+    tracer: int = 0  # strace's pid
+
+    def stop_tracer(self) -> None:
+        """Make strace detach from every tracee and exit; the program goes on."""
+        pid = self.tracer or (self.proc.pid if self.mode == "pid" else 0)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _start(strace_args: list[str], mode: str, stdin=None, stdout=None, stderr=None) -> _Session:
+    tmpdir = tempfile.mkdtemp(prefix="syssense-monitor-")
+    fifo = os.path.join(tmpdir, "trace.fifo")
+    os.mkfifo(fifo, 0o600)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    errfile = Path(tmpdir) / "strace.err"
+    # -I1: strace may be interrupted anywhere, so SIGTERM (or a closed pipe) makes it
+    # detach and exit instead of lingering; the program keeps running either way.
+    argv = [_strace_binary(), *STRACE_FLAGS, "-I1", "-o", fifo, *strace_args]
+    with open(errfile, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=err if mode == "pid" else stderr,
+                start_new_session=True,  # a Ctrl-C meant for the monitor never reaches the program
+            )
+        except OSError as exc:
+            os.close(fd)
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise CaptureError(f"cannot start strace: {exc.strerror}") from None
+    return _Session(proc, fd, tmpdir, errfile, mode)
+
+
+def _read_session(
+    sess: _Session, monitor: Monitor, deadline: float | None, chunk: int = 1 << 20
+) -> Iterator[list[Alert]]:
+    """Yield the alerts of each batch read from the FIFO until strace closes it."""
+    opened = False
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        r, _, _ = select.select([sess.fd], [], [], 0.2)
+        if not r:
+            if not sess.tracer and sess.mode == "command":
+                sess.tracer = _tracer_of(sess.proc.pid)
+            if not opened and sess.proc.poll() is not None and sess.mode == "pid":
+                return  # strace exited before writing anything (attach failed)
+            continue
+        try:
+            data = os.read(sess.fd, chunk)
+        except BlockingIOError:
+            continue
+        if not data:
+            if opened:
+                return  # writer closed: strace has exited
+            # no writer yet: keep waiting (the FIFO has not been opened by strace)
+            if sess.proc.poll() is not None and sess.mode == "pid":
+                return
+            time.sleep(0.02)
+            continue
+        if not opened:
+            opened = True
+            if sess.mode == "command":
+                sess.tracer = _tracer_of(sess.proc.pid)
+        # batch everything already waiting in the pipe
+        parts = [data]
+        while len(data) == chunk:
+            try:
+                data = os.read(sess.fd, chunk)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            parts.append(data)
+        yield monitor.feed(b"".join(parts) if len(parts) > 1 else parts[0])
+
+
+def _strace_failure(sess: _Session) -> str | None:
+    try:
+        text = sess.errfile.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    lines = [ln for ln in text.splitlines() if ln.startswith("strace:") and "attached" not in ln and "detached" not in ln]
+    return lines[-1] if lines else None
+
+
+def check_target(command: Sequence[str] | None, pid: int | None) -> None:
+    """One clear sentence when there is nothing (or no such thing) to monitor."""
+    _strace_binary()
+    if (command is None) == (pid is None):
+        raise SyssenseError("monitor either a command (-- CMD ARGS) or a running process (--pid PID)")
+    if pid is not None and not Path(f"/proc/{pid}").exists():
+        raise CaptureError(f"no process with pid {pid}")
+    if command is not None:
+        if not command:
+            raise SyssenseError("no command given to monitor: write it after --, e.g. syssense monitor M.npz -- ls")
+        if shutil.which(command[0]) is None and not Path(command[0]).exists():
+            raise CaptureError(f"command not found: {command[0]}")
+
+
+def run_monitor(
+    monitor: Monitor,
+    command: Sequence[str] | None = None,
+    pid: int | None = None,
+    on_batch: Callable[[list[Alert]], None] | None = None,
+    timeout: float | None = None,
+) -> MonitorSummary:
+    """Trace ``command`` (or attach to ``pid``) and score it live until it ends.
+
+    If the monitor fails or is interrupted (KeyboardInterrupt, SIGTERM), strace is told
+    to detach and the traced program goes on running. ``timeout`` (seconds) stops
+    monitoring, not the program.
+    """
+    check_target(command, pid)
+    if pid is not None:
+        sess = _start(["-p", str(pid)], "pid", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        sess.tracer = sess.proc.pid
+    else:
+        assert command is not None
+        # -D: strace runs as a detached grandchild, the program is our own child (we get
+        # its exit status, and it outlives the tracer if the tracer goes away)
+        sess = _start(["-D", "--", *command], "command")
+    interrupted = False
+    exit_status: int | None = None
+    old_term = signal.getsignal(signal.SIGTERM)
+
+    def _on_term(signum, frame):  # SIGTERM behaves like Ctrl-C: stop, detach, summarise
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not in the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _on_term)
+    deadline = time.monotonic() + timeout if timeout else None
+    try:
+        for alerts in _read_session(sess, monitor, deadline):
+            if on_batch is not None and alerts:
+                on_batch(alerts)
+        if deadline is not None and time.monotonic() > deadline:
+            interrupted = True
+            sess.stop_tracer()
+        alerts = monitor.close()
+        if on_batch is not None and alerts:
+            on_batch(alerts)
+    except BaseException as exc:
+        interrupted = True
+        sess.stop_tracer()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+    finally:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, old_term)
+        if not interrupted:
+            if sess.mode == "command":
+                try:
+                    exit_status = sess.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    exit_status = None
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    sess.proc.wait(timeout=10)
+        else:
+            if sess.mode == "pid":
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    sess.proc.wait(timeout=10)
+            else:
+                exit_status = sess.proc.poll()
+        failure = _strace_failure(sess) if monitor.events == 0 else None
+        os.close(sess.fd)
+        shutil.rmtree(sess.tmpdir, ignore_errors=True)
+    if failure and monitor.events == 0 and not interrupted:
+        if "ptrace" in failure.lower() or "permitted" in failure.lower():
+            raise CaptureError(f"strace could not trace: {failure[len('strace: '):]} (ptrace not permitted?)")
+        raise CaptureError(f"strace failed: {failure[len('strace: '):]}")
+    return monitor.summary(exit_status=exit_status, interrupted=interrupted)
+
+
+# ----------------------------------------------------------------------------- scan
+
+
+def scan_sequences(text: bytes | str, vocab: Vocabulary | None = None, trace_id: str = "log") -> Sequences:
+    """Per-process call sequences of a strace log as the monitor sees them.
+
+    Used to check that the monitor's scanner agrees with the full parser, and by the
+    overflow example when no dataset is at hand.
+    """
+    if isinstance(text, str):
+        text = text.encode()
+    per: dict[int, list[str]] = {}
+    order: list[int] = []
+    for pid_b, _ts, name, _end in _LINE_RE.findall(text):
+        if not name:
+            continue
+        pid = int(pid_b) if pid_b else 0
+        if pid not in per:
+            per[pid] = []
+            order.append(pid)
+        per[pid].append(name.decode())
+    order.sort()
+    seqs = Sequences.from_lists([per[p] for p in order], vocab=vocab, trace_ids=[trace_id] * len(order))
+    seqs.pids = np.array(order, dtype=np.int64)
+    return seqs
