@@ -1,0 +1,441 @@
+"""The numbers behind the report's figures, computed from a dataset in a few vectorised passes.
+
+Window sets follow stide (Forrest et al., 1996; Hofmeyr, Forrest & Somayaji, 1998): the
+normal database is the set of distinct k-windows of the baseline's per-process sequences;
+a window *matches* when it is in that set; coverage = fraction of a trace's windows that
+match; mismatch rate = 1 − coverage; the locality frame count (LFC) of a window is the
+number of mismatches among the last L windows of its sequence (L = 20); the minimum
+Hamming distance of a window is the fewest positions in which it differs from a normal
+window.
+
+Baseline traces are never scored against windows they contributed themselves: a
+baseline trace of run *r* is compared with the baseline windows of the other runs
+(leave-one-run-out; leave-one-trace-out when the baseline has a single run). Other
+traces are compared with the whole baseline.
+
+When :mod:`syssense.compare` is installed its table is used for the coverage figure;
+these functions are the report's own, exact, reading of the same definitions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from ..dataset import Dataset
+from ..features import PAD, GroupBy
+from ..interpret import WindowIndex, _category_mask, _held_out_member, window_index
+
+LFC_FRAME = 20
+
+
+def _str(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def trace_labels(traces: pa.Table) -> list[str]:
+    """A short readable label per trace: ``scenario/mode run N``."""
+    out = []
+    for r in traces.select(["trace_id", "scenario", "mode", "run"]).to_pylist():
+        parts = [r.get("scenario") or r["trace_id"]]
+        if r.get("mode"):
+            parts[0] += f"/{r['mode']}"
+        if r.get("run") is not None:
+            parts.append(f"run {r['run']}")
+        out.append(" ".join(parts))
+    return out
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summary_rows(ds: Dataset) -> list[dict[str, Any]]:
+    """One row per scenario × mode: traces, runs, system calls, distinct calls, unparsed lines."""
+    ev = ds.events
+    per_trace = pa.table({"trace_id": _str(ev.column("trace_id")), "kind": _str(ev.column("kind")),
+                          "syscall": _str(ev.column("syscall"))})
+    sys_only = per_trace.filter(pc.equal(per_trace.column("kind"), "syscall"))
+    calls = dict(zip(*sys_only.group_by("trace_id").aggregate([("kind", "count")]).to_pydict().values(), strict=True)) \
+        if sys_only.num_rows else {}
+    unparsed_tab = per_trace.filter(pc.equal(per_trace.column("kind"), "unparsed"))
+    unparsed = dict(zip(*unparsed_tab.group_by("trace_id").aggregate([("kind", "count")]).to_pydict().values(), strict=True)) \
+        if unparsed_tab.num_rows else {}
+    names: dict[tuple[str, str], set[str]] = {}
+    if sys_only.num_rows:
+        pairs = sys_only.group_by(["trace_id", "syscall"]).aggregate([]).to_pydict()
+        tmap = {}
+        for r in ds.traces.select(["trace_id", "scenario", "mode"]).to_pylist():
+            tmap[r["trace_id"]] = (r.get("scenario") or "?", r.get("mode") or "")
+        for tid, name in zip(pairs["trace_id"], pairs["syscall"], strict=True):
+            names.setdefault(tmap.get(tid, ("?", "")), set()).add(name)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in ds.traces.to_pylist():
+        key = (r.get("scenario") or "?", r.get("mode") or "")
+        row = rows.setdefault(key, {"scenario": key[0], "category": r.get("category") or "", "mode": key[1],
+                                    "traces": 0, "runs": set(), "calls": 0, "distinct_calls": 0,
+                                    "unparsed_lines": 0, "failed": 0})
+        row["traces"] += 1
+        if r.get("run") is not None:
+            row["runs"].add(r["run"])
+        row["calls"] += int(calls.get(r["trace_id"], 0))
+        n_unp = r.get("n_unparsed")
+        row["unparsed_lines"] += int(n_unp) if n_unp is not None else int(unparsed.get(r["trace_id"], 0))
+        if r.get("status") not in (None, "ok"):
+            row["failed"] += 1
+    out = []
+    for key in sorted(rows):
+        row = rows[key]
+        row["runs"] = len(row["runs"])
+        row["distinct_calls"] = len(names.get(key, ()))
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- frequency
+
+
+def call_counts(ds: Dataset, by: str = "scenario") -> dict[str, dict[str, int]]:
+    """System-call counts per value of a traces column (``scenario`` or ``category``)."""
+    ev = ds.events
+    t = pa.table({"trace_id": _str(ev.column("trace_id")), "kind": _str(ev.column("kind")),
+                  "syscall": _str(ev.column("syscall"))})
+    t = t.filter(pc.equal(t.column("kind"), "syscall"))
+    if t.num_rows == 0:
+        return {}
+    g = t.group_by(["trace_id", "syscall"]).aggregate([("kind", "count")]).to_pydict()
+    key_of = {r["trace_id"]: (r.get(by) or "?") for r in ds.traces.select(["trace_id", by]).to_pylist()}
+    out: dict[str, dict[str, int]] = {}
+    for tid, name, n in zip(g["trace_id"], g["syscall"], g["kind_count"], strict=True):
+        d = out.setdefault(key_of.get(tid, "?"), {})
+        d[name] = d.get(name, 0) + int(n)
+    return out
+
+
+def baseline_counts(ds: Dataset, baseline: str | Sequence[str]) -> dict[str, int]:
+    """Call counts of all baseline traces together."""
+    sel = ds.traces.filter(pa.array(_category_mask(ds.traces, baseline)))
+    if sel.num_rows == 0:
+        return {}
+    sub = ds.select({"trace_id": sel.column("trace_id").to_pylist()})
+    merged: dict[str, int] = {}
+    for d in call_counts(sub).values():
+        for k, v in d.items():
+            merged[k] = merged.get(k, 0) + v
+    return merged
+
+
+def new_calls(normal: Mapping[str, int], counts: Mapping[str, Mapping[str, int]]) -> dict[str, list[tuple[str, int]]]:
+    """Calls of each group never seen in the baseline, most frequent first."""
+    return {name: sorted(((c, n) for c, n in d.items() if normal.get(c, 0) == 0), key=lambda x: -x[1])
+            for name, d in counts.items()}
+
+
+# --------------------------------------------------------------------------- stide windows
+
+
+@dataclass
+class StideView:
+    """Per-window stide results for one k over a whole dataset (see module docstring)."""
+
+    index: WindowIndex
+    trace_row: np.ndarray  # per window: row in ds.traces (-1 if unknown)
+    is_base_trace: np.ndarray  # per traces row
+    match: np.ndarray  # per window bool
+    lfc: np.ndarray  # per window int
+    normal_ids: np.ndarray  # distinct window ids of the whole baseline
+    holdout: str
+
+
+def stide_view(ds: Dataset, k: int, baseline: str | Sequence[str] = "normal", by: GroupBy = "process",
+               frame: int = LFC_FRAME, index: WindowIndex | None = None) -> StideView:
+    """Match / mismatch and LFC of every window of every trace against the baseline."""
+    idx = index if index is not None else window_index(ds.events, k, by)
+    traces = ds.traces
+    pos = {t: i for i, t in enumerate(traces.column("trace_id").to_pylist())}
+    trow_of_trace = np.array([pos.get(str(t), -1) for t in idx.trace_ids], dtype=np.int64)
+    wrow = trow_of_trace[idx.trace] if len(idx.ids) else np.zeros(0, np.int64)
+    is_base = _category_mask(traces, baseline)
+    wbase = np.zeros(len(wrow), bool)
+    wbase[wrow >= 0] = is_base[wrow[wrow >= 0]]
+    n_ids = max(idx.n_distinct, 1)
+    seen = np.zeros(n_ids, bool)
+    seen[idx.ids[wbase]] = True
+    match = seen[idx.ids] if len(idx.ids) else np.zeros(0, bool)
+    runs = traces.column("run").to_numpy(zero_copy_only=False)
+    run_null = pc.is_null(traces.column("run")).to_numpy(zero_copy_only=False)
+    runs = np.where(run_null, -1, runs).astype(np.int64)
+    holdout = "run" if len(np.unique(runs[is_base])) >= 2 else "trace"
+    if wbase.any():
+        group = runs[np.maximum(wrow, 0)] if holdout == "run" else wrow
+        held = _held_out_member(idx.ids, group, wbase, n_ids, True)
+        match[wbase] = held[wbase]
+    # padded windows of short sequences: a match only if the padded window is itself normal
+    lfc = _lfc(~match, idx, frame)
+    return StideView(idx, wrow, is_base, match, lfc, np.flatnonzero(seen), holdout)
+
+
+def _lfc(mismatch: np.ndarray, idx: WindowIndex, frame: int) -> np.ndarray:
+    """Mismatches among the last ``frame`` windows of the same sequence (vectorised)."""
+    n = len(mismatch)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    c = np.cumsum(mismatch.astype(np.int64))
+    j = np.arange(n, dtype=np.int64)
+    first = j - idx.start  # index of the first window of this window's sequence
+    lo = np.maximum(j - frame + 1, first)
+    before = np.where(lo > 0, c[np.maximum(lo - 1, 0)], 0)
+    return c - before
+
+
+def trace_scores(view: StideView) -> pa.Table:
+    """Per trace: windows, coverage, mismatch rate, max LFC."""
+    n = view.is_base_trace.shape[0]
+    ok = view.trace_row >= 0
+    rows = view.trace_row[ok]
+    n_win = np.bincount(rows, minlength=n)
+    n_match = np.bincount(rows, weights=view.match[ok], minlength=n)
+    max_lfc = np.zeros(n, np.int64)
+    np.maximum.at(max_lfc, rows, view.lfc[ok])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = np.where(n_win > 0, n_match / np.maximum(n_win, 1), np.nan)
+    return pa.table({"n_windows": n_win, "coverage": pa.array(cov, mask=np.isnan(cov)),
+                     "mismatch_rate": pa.array(1 - cov, mask=np.isnan(cov)), "max_lfc": max_lfc})
+
+
+def coverage_rows(ds: Dataset, ks: Sequence[int], baseline: str | Sequence[str] = "normal",
+                  by: GroupBy = "process", views: dict[int, StideView] | None = None) -> list[dict[str, Any]]:
+    """Coverage and mismatch rate per scenario × mode × k (windows pooled over runs)."""
+    out = []
+    traces = ds.traces
+    scen = traces.column("scenario").to_pylist()
+    cat = traces.column("category").to_pylist()
+    mode = traces.column("mode").to_pylist()
+    keys = sorted({(s or "?", m or "", c or "") for s, m, c in zip(scen, mode, cat, strict=True)})
+    key_index = {key[:2]: i for i, key in enumerate(keys)}
+    trace_key = np.array([key_index[(s or "?", m or "")] for s, m in zip(scen, mode, strict=True)], np.int64)
+    for k in ks:
+        view = views[k] if views and k in views else stide_view(ds, k, baseline, by)
+        ok = view.trace_row >= 0
+        g = trace_key[view.trace_row[ok]]
+        n = np.bincount(g, minlength=len(keys))
+        m = np.bincount(g, weights=view.match[ok], minlength=len(keys))
+        lf = np.zeros(len(keys), np.int64)
+        np.maximum.at(lf, g, view.lfc[ok])
+        for i, (s, md, c) in enumerate(keys):
+            if n[i] == 0:
+                continue
+            out.append({"scenario": s, "category": c, "mode": md, "k": int(k), "windows": int(n[i]),
+                        "coverage": float(m[i] / n[i]), "mismatch_rate": float(1 - m[i] / n[i]),
+                        "max_lfc": int(lf[i])})
+    return out
+
+
+def mismatch_tracks(ds: Dataset, view: StideView, per_group: int = 1, max_windows: int = 4000) -> list[dict[str, Any]]:
+    """Tracks for the mismatch figure: the baseline trace with the most windows, and per
+    non-baseline scenario × mode the run with the highest max LFC."""
+    traces = ds.traces
+    labels = trace_labels(traces)
+    ok = view.trace_row >= 0
+    rows = view.trace_row[ok]
+    scores = trace_scores(view)
+    max_lfc = scores.column("max_lfc").to_numpy()
+    n_win = scores.column("n_windows").to_numpy()
+    cats = traces.column("category").to_pylist()
+    keys = [(s or "?", m or "") for s, m in zip(traces.column("scenario").to_pylist(), traces.column("mode").to_pylist(), strict=True)]
+    chosen: list[tuple[int, bool]] = []
+    base_rows = np.flatnonzero(view.is_base_trace & (n_win > 0))
+    if len(base_rows):
+        chosen.append((int(base_rows[np.argmax(n_win[base_rows])]), True))
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(keys):
+        if not view.is_base_trace[i] and n_win[i] > 0:
+            by_key.setdefault(key, []).append(i)
+    for key in sorted(by_key):
+        cand = sorted(by_key[key], key=lambda i: (-max_lfc[i], -n_win[i]))[:per_group]
+        chosen += [(i, False) for i in cand]
+    mism = ~view.match[ok]
+    lfc = view.lfc[ok]
+    out = []
+    for i, is_b in chosen:
+        sel = rows == i
+        out.append({"label": labels[i], "category": cats[i], "baseline": is_b,
+                    "mismatch": mism[sel][:max_windows], "lfc": lfc[sel][:max_windows]})
+    return out
+
+
+def _min_hamming(cands: np.ndarray, db: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
+    """Minimum Hamming distance of each candidate window to a database of windows (brute force, chunked)."""
+    if len(db) == 0:
+        return np.full(len(cands), cands.shape[1] if cands.ndim == 2 else 0, np.int64)
+    out = np.empty(len(cands), np.int64)
+    step = max(1, chunk // max(len(db), 1))
+    for s in range(0, len(cands), step):
+        block = cands[s : s + step]
+        d = (block[:, None, :] != db[None, :, :]).sum(axis=2)
+        out[s : s + step] = d.min(axis=1)
+    return out
+
+
+def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.ndarray | None = None,
+                      recon_ids: np.ndarray | None = None, max_candidates: int = 400) -> list[dict[str, Any]]:
+    """The most anomalous distinct windows outside the baseline, decoded back to the log.
+
+    Ranked by locality frame count (burst of mismatches), then minimum Hamming distance to
+    the normal database, then how many traces contain them. Each carries its calls with
+    their arguments, return values, pid, sequence numbers and log lines.
+    """
+    idx = view.index
+    ok = (view.trace_row >= 0) & ~view.match
+    ok[ok] = ~view.is_base_trace[view.trace_row[ok]]
+    cand = np.flatnonzero(ok)
+    if len(cand) == 0:
+        return []
+    # best occurrence (highest LFC) of each distinct mismatching window
+    order = cand[np.lexsort((cand, -view.lfc[cand]))]
+    wid = idx.ids[order]
+    _, first = np.unique(wid, return_index=True)
+    best = order[np.sort(first)]
+    best = best[np.argsort(-view.lfc[best], kind="stable")][:max_candidates]
+    normal_db = idx.distinct[view.normal_ids]
+    ham = _min_hamming(idx.distinct[idx.ids[best]], normal_db)
+    n_traces = np.bincount(idx.ids[cand], minlength=idx.n_distinct)  # occurrences
+    rank = np.lexsort((-n_traces[idx.ids[best]], -ham, -view.lfc[best]))
+    best, ham = best[rank][:top], ham[rank][:top]
+    ev = ds.events
+    traces = ds.traces
+    labels = trace_labels(traces)
+    names = idx.seqs.vocab.names
+    k = idx.k
+    seq_of = idx.seq_index[best]
+    flat = idx.seqs.offsets[seq_of] + idx.start[best]
+    rows_needed = []
+    for f, s in zip(flat, seq_of, strict=True):
+        end = idx.seqs.offsets[s + 1]
+        rows_needed.append([int(idx.seqs.rows[p]) for p in range(f, min(f + k, end))])
+    flat_rows = sorted({r for rs in rows_needed for r in rs})
+    take = ev.take(pa.array(flat_rows, pa.int64())).select(
+        ["seq", "line", "pid", "ts", "syscall", "args", "ret", "errno", "fd_paths", "duration"]).to_pylist()
+    by_row = dict(zip(flat_rows, take, strict=True))
+    priv_set = set(priv_ids.tolist()) if priv_ids is not None else set()
+    recon_set = set(recon_ids.tolist()) if recon_ids is not None else set()
+    normal_calls = set(np.unique(normal_db).tolist()) if len(normal_db) else set()
+    out = []
+    for j, (w, rs) in enumerate(zip(best, rows_needed, strict=True)):
+        trow = int(view.trace_row[w])
+        tr = traces.slice(trow, 1).to_pylist()[0]
+        calls = []
+        codes = idx.distinct[idx.ids[w]]
+        for pos_, r in enumerate(rs):
+            e = by_row[r]
+            code = int(codes[pos_])
+            calls.append({
+                "name": e["syscall"], "args": e["args"] or "", "ret": e["ret"], "errno": e["errno"] or "",
+                "seq": e["seq"], "line": e["line"], "ts": e["ts"], "new": code not in normal_calls and code != PAD,
+                "fd_paths": _fd_paths(e.get("fd_paths")),
+            })
+        wid_ = int(idx.ids[w])
+        out.append({
+            "rank": j + 1, "trace_id": tr["trace_id"], "trace": labels[trow], "category": tr.get("category") or "",
+            "source": tr.get("source") or "", "pid": int(idx.seqs.pids[idx.seq_index[w]]),
+            "lfc": int(view.lfc[w]), "hamming": int(ham[j]), "k": k,
+            "occurrences": int(n_traces[wid_]),
+            "lines": (calls[0]["line"], calls[-1]["line"]) if calls else (None, None),
+            "seqs": (calls[0]["seq"], calls[-1]["seq"]) if calls else (None, None),
+            "window": " → ".join(names[int(c)] for c in codes if c != PAD),
+            "signature": ", ".join(s for s, on in (("priv", wid_ in priv_set), ("recon", wid_ in recon_set)) if on),
+            "calls": calls,
+        })
+    return out
+
+
+def _fd_paths(raw: str | None) -> str:
+    if not raw:
+        return ""
+    try:
+        d = json.loads(raw)
+    except (ValueError, TypeError):
+        return str(raw)
+    if isinstance(d, dict):
+        return ", ".join(f"{k}={v}" for k, v in d.items())
+    return str(d)
+
+
+# --------------------------------------------------------------------------- ROC
+
+
+def roc_rows(ds: Dataset, views: Mapping[int, StideView], baseline: str | Sequence[str] = "normal",
+             categories: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """ROC of stide's per-trace mismatch rate: baseline traces (held out) against the others.
+
+    One curve per k (sklearn's ``roc_curve``); ``categories`` limits the positives.
+    """
+    traces = ds.traces
+    cats = np.array([c or "" for c in traces.column("category").to_pylist()], dtype=object)
+    out = []
+    for k, view in sorted(views.items()):
+        sc = trace_scores(view)
+        score = sc.column("mismatch_rate").to_numpy(zero_copy_only=False)
+        valid = ~np.isnan(score.astype(float))
+        pos = ~view.is_base_trace
+        if categories:
+            pos = pos & np.isin(cats, list(categories))
+        use = valid & (view.is_base_trace | pos)
+        y = pos[use].astype(int)
+        if y.min(initial=1) == y.max(initial=0):
+            continue
+        fpr, tpr, _ = roc_curve(y, score[use].astype(float))
+        out.append({"label": f"stide mismatch rate, k={k}", "k": k, "fpr": fpr, "tpr": tpr,
+                    "auc": float(roc_auc_score(y, score[use].astype(float))),
+                    "positives": int(y.sum()), "negatives": int((1 - y).sum())})
+    return out
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timing_samples(ds: Dataset, by: str = "category", max_per_group: int = 200_000) -> dict[str, dict[str, np.ndarray]]:
+    """Per group: per-process inter-arrival times (Tᵢ − Tᵢ₋₁) and call durations, seconds."""
+    ev = ds.events
+    t = pa.table({"trace_id": _str(ev.column("trace_id")), "pid": ev.column("pid"), "seq": ev.column("seq"),
+                  "ts": ev.column("ts"), "duration": ev.column("duration"), "kind": _str(ev.column("kind"))})
+    t = t.filter(pc.equal(t.column("kind"), "syscall"))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    if t.num_rows == 0:
+        return out
+    t = t.sort_by([("trace_id", "ascending"), ("pid", "ascending"), ("seq", "ascending")])
+    tid = t.column("trace_id").to_numpy(zero_copy_only=False).astype(str)
+    pid = pc.fill_null(t.column("pid"), -1).to_numpy(zero_copy_only=False)
+    ts = t.column("ts").to_numpy(zero_copy_only=False).astype(float)
+    dur = t.column("duration").to_numpy(zero_copy_only=False).astype(float)
+    same = np.zeros(len(ts), bool)
+    same[1:] = (tid[1:] == tid[:-1]) & (pid[1:] == pid[:-1])
+    gap = np.full(len(ts), np.nan)
+    gap[1:] = ts[1:] - ts[:-1]
+    gap[~same] = np.nan
+    key_of = {r["trace_id"]: (r.get(by) or "?") for r in ds.traces.select(["trace_id", by]).to_pylist()}
+    groups = np.array([key_of.get(x, "?") for x in np.unique(tid)], dtype=object)
+    _, inv = np.unique(tid, return_inverse=True)
+    g = groups[inv]
+    rng = np.random.default_rng(0)
+    for name in sorted(set(groups.tolist())):
+        sel = g == name
+        d = {}
+        for qname, arr in (("inter-arrival time", gap[sel]), ("duration", dur[sel])):
+            a = arr[np.isfinite(arr) & (arr > 0)]
+            if len(a) > max_per_group:
+                a = rng.choice(a, max_per_group, replace=False)
+            if len(a):
+                d[qname] = a
+        if d:
+            out[name] = d
+    return out

@@ -1,0 +1,291 @@
+"""The self-contained HTML report: ``write_report(dataset, path)``.
+
+One file, figures embedded as ``data:`` URIs, no script and no network access (a
+Content-Security-Policy forbids both). Rendered with jinja2 with autoescaping on, so
+every string that comes from a trace (call names, arguments, paths, scenario names) is
+HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from .. import __version__
+from .._atomic import atomic_path
+from ..dataset import Dataset
+from ..errors import SyssenseError
+from ..features import GroupBy
+from ..interpret import (
+    BENIGN,
+    CONTROLLED,
+    DEFAULT_K,
+    DEFAULT_PRIV_THRESHOLD,
+    DEFAULT_RECON_THRESHOLD,
+    QUADRANTS,
+    RECON,
+    STRONGER,
+    _category_mask,
+    interpret,
+    metadata,
+    window_index,
+)
+from . import analysis as A
+from . import figures as F
+
+DEFAULT_KS = tuple(range(2, 11))
+
+_QUADRANT_CSS = {STRONGER: "q-stronger", BENIGN: "q-benign", CONTROLLED: "q-controlled", RECON: "q-recon"}
+
+Progress = Callable[[str], None]
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("syssense.report", "templates"),
+        autoescape=select_autoescape(["html", "j2", "html.j2"], default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else v
+
+
+def _compare_rows(dataset: Dataset, baseline: str, ks: Sequence[int], by: GroupBy) -> list[dict[str, Any]] | None:
+    """Rows of :func:`syssense.compare.compare` when that module is available and works."""
+    try:
+        from ..compare import compare  # noqa: PLC0415 - optional, written by another stage
+    except ImportError:
+        return None
+    table = compare(dataset, baseline=baseline, ks=ks, by=by)
+    rows = table.to_pylist()
+    if not rows or "coverage" not in rows[0] or "k" not in rows[0]:
+        return None
+    return rows
+
+
+def build_context(
+    dataset: Dataset,
+    baseline: str = "normal",
+    ks: Sequence[int] = DEFAULT_KS,
+    k: int = DEFAULT_K,
+    priv_threshold: float = DEFAULT_PRIV_THRESHOLD,
+    recon_threshold: float = DEFAULT_RECON_THRESHOLD,
+    top_windows: int = 15,
+    by: GroupBy = "process",
+    title: str | None = None,
+    progress: Progress | None = None,
+    figure_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Compute everything the report shows; with ``figure_dir`` also save each figure as PNG and SVG."""
+    step = progress or (lambda _s: None)
+    if len(dataset) == 0:
+        raise SyssenseError("the dataset has no traces: capture some first (syssense run behaviour -o DIR)")
+    if not _category_mask(dataset.traces, baseline).any():
+        raise SyssenseError(
+            f"no baseline traces: no trace has category or scenario '{baseline}'; name one with --baseline"
+        )
+    ks = sorted({int(x) for x in ks} | {int(k)})
+    warnings: list[str] = []
+    figures: dict[str, Any] = {}
+
+    def embed(name: str, fig) -> str:
+        figures[name] = fig
+        if figure_dir is not None:
+            F.save_figure(fig, Path(figure_dir) / name)
+        return F.data_uri(fig)
+
+    step("summary")
+    summary = A.summary_rows(dataset)
+    totals = {
+        "traces": len(dataset), "calls": sum(r["calls"] for r in summary),
+        "scenarios": len({r["scenario"] for r in summary}), "unparsed": sum(r["unparsed_lines"] for r in summary),
+    }
+    tv = sorted({f"{a} {b}".strip() for a, b in zip(dataset.traces.column("tracer").to_pylist(),
+                                                   dataset.traces.column("tracer_version").to_pylist(), strict=True) if a})
+    step("frequency")
+    normal_counts = A.baseline_counts(dataset, baseline)
+    counts = A.call_counts(dataset, "scenario")
+    base_mask = _category_mask(dataset.traces, baseline)
+    base_scen = {s or "?" for s, m in zip(dataset.traces.column("scenario").to_pylist(), base_mask, strict=True) if m}
+    others = {s: c for s, c in counts.items() if s not in base_scen}
+    freq_img = embed("frequency", F.frequency_figure(normal_counts, others, baseline_label=baseline)) if others else None
+    new = A.new_calls(normal_counts, others)
+
+    step("windows")
+    views: dict[int, A.StideView] = {}
+    indexes = {}
+    for kk in ks:
+        indexes[kk] = window_index(dataset.events, kk, by)
+        views[kk] = A.stide_view(dataset, kk, baseline, by, index=indexes[kk])
+    step("coverage")
+    cov_rows = None
+    coverage_source = "computed by the report from the stide window sets"
+    try:
+        cov_rows = _compare_rows(dataset, baseline, ks, by)
+        if cov_rows is not None:
+            coverage_source = "from syssense.compare"
+    except SyssenseError as exc:
+        warnings.append(f"syssense.compare failed ({exc}); coverage computed by the report instead")
+    if cov_rows is None:
+        cov_rows = A.coverage_rows(dataset, ks, baseline, by, views=views)
+    coverage_img = embed("coverage", F.coverage_figure(cov_rows, baseline=baseline))
+    cov_cols = [c for c in ("scenario", "category", "mode", "k", "windows", "coverage", "mismatch_rate",
+                            "mean_hamming", "max_hamming", "max_lfc", "new_syscalls") if c in cov_rows[0]] if cov_rows else []
+    coverage_table = [{c: _fmt(r.get(c)) for c in cov_cols} for r in cov_rows]
+
+    step("mismatch")
+    view = views[k]
+    tracks = A.mismatch_tracks(dataset, view)
+    mismatch_img = embed("mismatch", F.mismatch_figure(tracks, lfc_window=A.LFC_FRAME))
+
+    step("quadrants")
+    quad_rows: list[dict[str, Any]] = []
+    quadrant_counts: list[tuple[str, dict[str, int]]] = []
+    sig_sizes = {"priv": 0, "recon": 0, "baseline": len(view.normal_ids)}
+    holdout_text = "not computed"
+    priv_ids = recon_ids = None
+    try:
+        q = interpret(dataset, baseline=baseline, k=k, priv_threshold=priv_threshold,
+                      recon_threshold=recon_threshold, by=by, index=indexes[k])
+        meta = metadata(q)
+        sig_sizes = {"priv": meta["priv_signature"], "recon": meta["recon_signature"], "baseline": meta["baseline_windows"]}
+        holdout_text = {"run": "each trace is scored against signatures built from the other runs (leave-one-run-out)",
+                        "trace": "each trace is scored against signatures built from the other traces (leave-one-trace-out; the dataset has one run)",
+                        "none": "in sample (signatures include the scored trace)"}[meta["holdout"]]
+        labels = A.trace_labels(dataset.traces)
+        qd = q.to_pylist()
+        counts_by_cat: dict[str, dict[str, int]] = {}
+        for lab, r in zip(labels, qd, strict=True):
+            quad_rows.append({"label": lab, "trace_id": r["trace_id"], "category": r["category"] or "",
+                              "n_windows": r["n_windows"], "priv": _fmt(r["priv_score"]), "recon": _fmt(r["recon_score"]),
+                              "quadrant": r["quadrant"] or "no system calls", "css": _QUADRANT_CSS.get(r["quadrant"], "")})
+            if r["quadrant"]:
+                d = counts_by_cat.setdefault(r["category"] or "?", {})
+                d[r["quadrant"]] = d.get(r["quadrant"], 0) + 1
+        quadrant_counts = sorted(counts_by_cat.items())
+        quadrant_img = embed("quadrants", F.quadrant_figure(q, priv_threshold, recon_threshold))
+        # in-sample signatures, to mark anomalous windows
+        idx = indexes[k]
+        pos = {t: i for i, t in enumerate(dataset.traces.column("trace_id").to_pylist())}
+        trow = np.array([pos.get(str(t), -1) for t in idx.trace_ids], np.int64)[idx.trace] if len(idx.ids) else np.zeros(0, np.int64)
+        good = trow >= 0
+        ids, trow = idx.ids[good], trow[good]
+        normal = np.unique(ids[_category_mask(dataset.traces, baseline)[trow]])
+        priv_ids = np.setdiff1d(np.unique(ids[_category_mask(dataset.traces, "priv")[trow]]), normal)
+        recon_ids = np.setdiff1d(np.unique(ids[_category_mask(dataset.traces, "recon")[trow]]), normal)
+    except SyssenseError as exc:
+        warnings.append(f"priv/recon quadrants not computed: {exc}")
+        quadrant_img = embed("quadrants", F.quadrant_figure([], priv_threshold, recon_threshold,
+                                                            title=f"Priv/recon quadrants: not computed ({exc})"))
+
+    step("anomalous windows")
+    windows = A.anomalous_windows(dataset, view, top=top_windows, priv_ids=priv_ids, recon_ids=recon_ids)
+
+    step("ROC and timing")
+    roc_img = None
+    roc_caption = ""
+    roc_ks = [x for x in (3, 6, 10) if x in views] or [k]
+    curves = A.roc_rows(dataset, {x: views[x] for x in roc_ks}, baseline)
+    if curves:
+        roc_img = embed("roc", F.roc_figure(curves, title="ROC of stide's per-trace mismatch rate: baseline against every other scenario"))
+        roc_caption = (f"{curves[0]['negatives']} held-out baseline traces (negative) against {curves[0]['positives']} "
+                       "traces of the other scenarios (positive); AUC: " + ", ".join(f"k={c['k']} {c['auc']:.3f}" for c in curves))
+    timing_imgs = []
+    samples = A.timing_samples(dataset, "category")
+    for qname in ("inter-arrival time", "duration"):
+        per = {g: d[qname] for g, d in samples.items() if qname in d}
+        if per:
+            base_label = baseline if baseline in per else None
+            timing_imgs.append((f"Distribution of per-process system-call {qname}s",
+                                embed(f"timing-{qname.split()[0]}", F.timing_figure(per, quantity=qname, baseline=base_label))))
+    if not timing_imgs:
+        warnings.append("no timestamps or durations in these traces: capture with strace -ttt -T for timing figures")
+
+    src = str(dataset.path) if dataset.path is not None else "(in memory)"
+    return {
+        "title": title or "syssense report",
+        "version": __version__,
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "source": src,
+        "baseline": baseline,
+        "k": k,
+        "lfc_frame": A.LFC_FRAME,
+        "summary": summary,
+        "totals": totals,
+        "tracers": ", ".join(tv),
+        "freq_img": freq_img,
+        "new_calls": [(n, c[:12]) for n, c in sorted(new.items())],
+        "coverage_img": coverage_img,
+        "coverage_source": coverage_source,
+        "coverage_cols": cov_cols,
+        "coverage_table": coverage_table,
+        "mismatch_img": mismatch_img,
+        "quadrant_img": quadrant_img,
+        "quadrant_names": list(QUADRANTS),
+        "quadrant_counts": quadrant_counts,
+        "quadrant_rows": quad_rows,
+        "priv_threshold": priv_threshold,
+        "recon_threshold": recon_threshold,
+        "holdout_text": holdout_text,
+        "base_holdout": "leave-one-run-out" if view.holdout == "run" else "leave-one-trace-out, the baseline has one run",
+        "sig_sizes": sig_sizes,
+        "windows": windows,
+        "roc_img": roc_img,
+        "roc_caption": roc_caption,
+        "timing_imgs": timing_imgs,
+        "warnings": warnings,
+        "_figures": figures,
+        "_coverage_rows": cov_rows,
+        "_curves": curves,
+    }
+
+
+def render_report(context: dict[str, Any]) -> str:
+    """The HTML text of a report context (autoescaped)."""
+    template = _environment().get_template("report.html.j2")
+    return template.render(**{k: v for k, v in context.items() if not k.startswith("_")})
+
+
+def write_report(
+    dataset: Dataset,
+    path: str | os.PathLike[str],
+    baseline: str = "normal",
+    ks: Sequence[int] = DEFAULT_KS,
+    k: int = DEFAULT_K,
+    priv_threshold: float = DEFAULT_PRIV_THRESHOLD,
+    recon_threshold: float = DEFAULT_RECON_THRESHOLD,
+    top_windows: int = 15,
+    by: GroupBy = "process",
+    title: str | None = None,
+    progress: Progress | None = None,
+    figure_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the self-contained HTML report of ``dataset`` to ``path`` (atomically) and return it.
+
+    Sections: dataset summary, call frequencies, coverage against k, where mismatches fall,
+    the priv/recon quadrants, the most anomalous windows decoded back to the log, ROC and
+    timing where available, and method notes with citations.
+    """
+    ctx = build_context(dataset, baseline=baseline, ks=ks, k=k, priv_threshold=priv_threshold,
+                        recon_threshold=recon_threshold, top_windows=top_windows, by=by, title=title,
+                        progress=progress, figure_dir=figure_dir)
+    if progress:
+        progress("writing")
+    html = render_report(ctx)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+        os.chmod(tmp, 0o644)
+    return path
