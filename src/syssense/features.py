@@ -168,42 +168,63 @@ class Sequences:
         vocabulary is built from the data (training); otherwise names it lacks map to
         ``UNKNOWN``.
         """
-        row_numbers = pa.array(np.arange(events.num_rows, dtype=np.int64))
-        t = events.select(["trace_id", "seq", "pid", "tid", "syscall", "kind"]).append_column("_row", row_numbers)
-        t = t.filter(pc.equal(pc.cast(t.column("kind"), pa.string()), "syscall"))
-        tid_str = pc.cast(t.column("trace_id"), pa.string())
-        if by == "trace":
-            key = pa.array(np.full(t.num_rows, -1, np.int64))
-        elif by == "thread":
-            key = pc.coalesce(t.column("tid"), t.column("pid"), pa.scalar(-1, pa.int64()))
-        elif by == "process":
-            key = pc.coalesce(t.column("pid"), pa.scalar(-1, pa.int64()))
-        else:
+        if by not in ("process", "trace", "thread"):
             raise ValueError(f"unknown grouping {by!r}: process, trace or thread")
-        t = pa.table({"trace_id": tid_str, "key": key, "seq": t.column("seq"),
-                      "syscall": t.column("syscall"), "_row": t.column("_row")})
-        t = t.sort_by([("trace_id", "ascending"), ("key", "ascending"), ("seq", "ascending")])
-        names = t.column("syscall")
+        cols = [c for c in ("trace_id", "seq", "pid", "tid", "syscall", "kind") if c in events.column_names]
+        t = events.select(cols).unify_dictionaries()
+        n_all = t.num_rows
+        kind_idx, kind_dict = _dict_parts(t.column("kind")) if "kind" in cols else (np.zeros(n_all, np.int64), ["syscall"])
+        if "syscall" in kind_dict:
+            rows = np.flatnonzero(kind_idx == list(kind_dict).index("syscall"))
+        else:
+            rows = np.zeros(0, np.int64)
+        tidx, tdict = _dict_parts(t.column("trace_id"))
+        tnames = np.array([str(x) for x in tdict], dtype=object)
+        rank_of = np.empty(len(tnames), np.int64)
+        rank_of[np.argsort(tnames.astype(str), kind="stable")] = np.arange(len(tnames))
+        trace_rank = rank_of[tidx[rows]] if len(tnames) else np.zeros(len(rows), np.int64)
+        seq = _int_column(t, "seq", rows, fill=0)
+        if by == "trace":
+            key = np.full(len(rows), -1, np.int64)
+        elif by == "thread":
+            tid = _int_column(t, "tid", rows, fill=None)
+            pid = _int_column(t, "pid", rows, fill=-1)
+            key = np.where(tid == _NULL, pid, tid) if tid is not None else pid
+        else:
+            key = _int_column(t, "pid", rows, fill=-1)
+        # sort by (trace_id, key, seq) unless already in that order (the usual case)
+        if not _is_sorted(trace_rank, key, seq):
+            order = np.argsort(seq, kind="stable")
+            order = order[np.argsort(key[order], kind="stable")]
+            order = order[np.argsort(trace_rank[order], kind="stable")]
+            rows, trace_rank, key = rows[order], trace_rank[order], key[order]
+        sidx, sdict = _dict_parts(t.column("syscall"))
+        sidx = sidx[rows]
         if vocab is None:
-            uniq = pc.unique(pc.cast(names, pa.string()).combine_chunks()) if t.num_rows else pa.array([], pa.string())
-            vocab = Vocabulary(x for x in uniq.to_pylist() if x is not None)
-        codes = vocab.encode(pc.cast(names, pa.string()).combine_chunks()) if t.num_rows else np.zeros(0, np.int32)
-        tids = t.column("trace_id").to_numpy(zero_copy_only=False)
-        keys = t.column("key").to_numpy(zero_copy_only=False)
+            present = sidx[sidx >= 0]
+            first = np.full(len(sdict), len(present), np.int64)
+            first[present[::-1]] = np.arange(len(present) - 1, -1, -1)  # some occurrence; first in practice
+            seen = np.flatnonzero(first < len(present))
+            vocab = Vocabulary(str(sdict[u]) for u in seen[np.argsort(first[seen], kind="stable")])
+        dict_ids = vocab.encode(pa.array([None if x is None else str(x) for x in sdict], pa.string())) if len(sdict) else np.zeros(0, np.int32)
+        dict_ids = np.concatenate([dict_ids.astype(np.int32), [UNKNOWN]]).astype(np.int32)
+        codes = dict_ids[sidx]  # -1 (null name) picks the trailing UNKNOWN
         if len(codes):
             change = np.ones(len(codes), dtype=bool)
-            change[1:] = (tids[1:] != tids[:-1]) | (keys[1:] != keys[:-1])
+            change[1:] = (trace_rank[1:] != trace_rank[:-1]) | (key[1:] != key[:-1])
             starts = np.flatnonzero(change)
         else:
             starts = np.zeros(0, np.int64)
         offsets = np.concatenate([starts, [len(codes)]]).astype(np.int64)
+        names_sorted = np.empty(len(tnames), dtype=object)
+        names_sorted[rank_of] = tnames
         return cls(
             codes=codes.astype(np.int32),
             offsets=offsets,
-            trace_ids=tids[starts].astype(object),
-            pids=keys[starts].astype(np.int64),
+            trace_ids=names_sorted[trace_rank[starts]].astype(object) if len(starts) else np.zeros(0, dtype=object),
+            pids=key[starts].astype(np.int64),
             vocab=vocab,
-            rows=t.column("_row").to_numpy(zero_copy_only=False).astype(np.int64),
+            rows=rows.astype(np.int64),
         )
 
     def recode(self, vocab: Vocabulary) -> Sequences:
@@ -236,6 +257,37 @@ class Sequences:
         """``(unique_trace_ids, inverse)``: which trace each sequence belongs to."""
         uniq, inverse = np.unique(self.trace_ids.astype(str), return_inverse=True)
         return uniq.astype(object), inverse
+
+
+_NULL = np.iinfo(np.int64).min
+
+
+def _dict_parts(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
+    """``(indices, dictionary values)`` of a (possibly dictionary-encoded) column; -1 for null."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col)
+    idx = pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return idx, col.dictionary.to_pylist()
+
+
+def _int_column(t: pa.Table, name: str, rows: np.ndarray, fill: int | None) -> np.ndarray | None:
+    """Integer column ``name`` at ``rows`` as int64; nulls become ``fill`` (``_NULL`` if None)."""
+    if name not in t.column_names:
+        return None if fill is None else np.full(len(rows), fill, np.int64)
+    col = t.column(name)
+    col = pc.fill_null(pc.cast(col, pa.int64()), _NULL if fill is None else fill)
+    return col.to_numpy().astype(np.int64)[rows]
+
+
+def _is_sorted(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
+    """Whether rows are in ascending (a, b, c) order."""
+    if len(a) < 2:
+        return True
+    da, db, dc = np.diff(a), np.diff(b), np.diff(c)
+    ok = (da > 0) | ((da == 0) & ((db > 0) | ((db == 0) & (dc >= 0))))
+    return bool(ok.all())
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -302,12 +302,16 @@ class WindowDB:
             self._tables[wild] = (pa.array(uniq, type=pa.uint64()), rep)
         return self._tables[wild]
 
-    def min_hamming(self, rows: np.ndarray, table_levels: int = 2, chunk_cells: int = 1 << 22) -> np.ndarray:
+    def min_hamming(self, rows: np.ndarray, table_levels: int | None = None, chunk_cells: int = 1 << 22) -> np.ndarray:
         """Exact minimum Hamming distance of each window in ``rows`` to the database.
 
-        Distance 0 and 1..``table_levels`` are answered by wildcard tables; the rest
-        by a vectorised brute force in chunks of about ``chunk_cells`` comparisons.
-        An empty database gives distance k. Pass distinct rows: work is per row.
+        Distance 0 and 1..``table_levels`` are answered by wildcard tables (a window is
+        at distance <= w of the database iff, for some w positions, it equals a database
+        window with those positions blanked); the rest by a vectorised brute force in
+        chunks of about ``chunk_cells`` comparisons. ``table_levels=None`` (default)
+        always does levels 1 and 2 and goes on level by level while the tables of the
+        next level cost less than brute force for the windows left. An empty database
+        gives distance k. Pass distinct rows: work is per row.
         """
         self._ensure_index()
         rows = np.asarray(rows, np.int32).reshape(-1, self.k)
@@ -319,9 +323,17 @@ class WindowDB:
         dist[exact_hit] = 0
         todo = np.flatnonzero(~exact_hit)
         enc = self.encoder
-        for level in range(1, min(table_levels, k - 1) + 1):
+        max_level = k - 1 if table_levels is None else min(table_levels, k - 1)
+        for level in range(1, max_level + 1):
             if len(todo) == 0:
                 break
+            if table_levels is None and level > 2:
+                n_tables = math.comb(k, level)
+                unbuilt = sum(1 for w in itertools.combinations(range(k), level) if w not in self._tables)
+                table_cost = (unbuilt * len(self.rows) * 3 + n_tables * len(todo)) / 2e7
+                brute_cost = len(todo) * len(self.rows) * k / 5e8
+                if table_cost > brute_cost:
+                    break
             found = np.zeros(len(todo), dtype=bool)
             for wild in itertools.combinations(range(k), level):
                 open_ = np.flatnonzero(~found)
