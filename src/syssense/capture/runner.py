@@ -129,7 +129,7 @@ def ptrace_error(messages: Sequence[str]) -> CaptureError | None:
 
 
 def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, session id) for every process we can see."""
+    """pid -> (ppid, session id) for every live (non-zombie) process we can see."""
     out: dict[int, tuple[int, int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -141,6 +141,8 @@ def _proc_table() -> dict[int, tuple[int, int]]:
             continue
         rest = data[data.rfind(b")") + 2 :].split()
         with contextlib.suppress(IndexError, ValueError):
+            if rest[0] in (b"Z", b"X"):
+                continue
             out[int(entry.name)] = (int(rest[1]), int(rest[3]))
     return out
 
@@ -232,7 +234,7 @@ def trace_process(
     """
     exe = find_strace(strace)
     version = strace_version(exe)
-    log = Path(log)
+    log = Path(log).absolute()
     log.parent.mkdir(parents=True, exist_ok=True)
     flags = list(flags)
     cmd = [exe, "-o", str(log), *flags]

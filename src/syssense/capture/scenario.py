@@ -147,7 +147,7 @@ def command_argv(command: str) -> list[str]:
     if _SHELL_CHARS.search(command):
         return ["/bin/sh", "-c", command]
     words = shlex.split(command)
-    if not words or words[0] in ("cd", "export", "set", ":"):
+    if not words or words[0] in ("cd", "export", "set", ":") or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
         return ["/bin/sh", "-c", command]
     return words
 
