@@ -630,7 +630,7 @@ class _Session:
                 os.kill(pid, signal.SIGTERM)
 
 
-def _start(strace_args: list[str], mode: str, stdin=None, stdout=None, stderr=None) -> _Session:
+def _start(strace_args: list[str], mode: str, stdin=None, stdout=None, stderr=None, cwd=None) -> _Session:
     tmpdir = tempfile.mkdtemp(prefix="syssense-monitor-")
     fifo = os.path.join(tmpdir, "trace.fifo")
     os.mkfifo(fifo, 0o600)
@@ -646,6 +646,7 @@ def _start(strace_args: list[str], mode: str, stdin=None, stdout=None, stderr=No
                 stdin=stdin,
                 stdout=stdout,
                 stderr=err if mode == "pid" else stderr,
+                cwd=cwd,
                 start_new_session=True,  # a Ctrl-C meant for the monitor never reaches the program
             )
         except OSError as exc:
@@ -728,12 +729,17 @@ def run_monitor(
     pid: int | None = None,
     on_batch: Callable[[list[Alert]], None] | None = None,
     timeout: float | None = None,
+    stdin: Any = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> MonitorSummary:
     """Trace ``command`` (or attach to ``pid``) and score it live until it ends.
 
     If the monitor fails or is interrupted (KeyboardInterrupt, SIGTERM), strace is told
     to detach and the traced program goes on running. ``timeout`` (seconds) stops
-    monitoring, not the program.
+    monitoring, not the program. ``stdin``/``stdout``/``stderr``/``cwd`` are the
+    program's (command mode; inherited when None).
     """
     check_target(command, pid)
     if pid is not None:
@@ -743,7 +749,7 @@ def run_monitor(
         assert command is not None
         # -D: strace runs as a detached grandchild, the program is our own child (we get
         # its exit status, and it outlives the tracer if the tracer goes away)
-        sess = _start(["-D", "--", *command], "command")
+        sess = _start(["-D", "--", *command], "command", stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd)
     interrupted = False
     exit_status: int | None = None
     old_term = signal.getsignal(signal.SIGTERM)
