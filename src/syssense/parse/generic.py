@@ -10,12 +10,13 @@ webshell). Numbers stay as their decimal text unless an architecture is given
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..dataset import Dataset, traces_table
 from ..errors import InputFormatError
@@ -88,36 +89,46 @@ def read(
     if not files:
         raise InputFormatError(f"{path} holds no call-list files (one trace per file of call names or numbers)")
     root = path if path.is_dir() else path.parent
-    rows, tokens, lengths, ids = [], [], [], []
-    numeric = True
+    context = [p for p in root.parts[-2:] if p not in ("/", "")] if path.is_dir() else []
+    rows, texts, ids = [], [], []
     for i, f in enumerate(files):
         data = read_bytes(f)
         if b"\0" in data[:4096]:
             raise InputFormatError(f"{f} is a binary file, not a list of system calls")
-        toks = data.split()
-        if numeric and not all(t.isdigit() for t in toks):
-            numeric = False
         rel = f.relative_to(root) if path.is_dir() else Path(f.name)
-        label, group = label_from_parts(rel.parts)
+        label, group = label_from_parts([*context, *rel.parts])
         tid = f"generic:{rel.as_posix()}"
         ids.append(tid)
-        tokens.append(toks)
-        lengths.append(len(toks))
+        texts.append(data.decode("utf-8", "replace"))
         rows.append({
             "trace_id": tid, "source": str(f), "format": "generic", "label": label,
             "group": group, "category": {"normal": "normal", "anomalous": "attack"}.get(label),
-            "scenario": group or (rel.parts[0] if len(rel.parts) > 1 else None),
-            "n_events": len(toks), "n_lines": data.count(b"\n"), "n_unparsed": 0,
+            "scenario": group or (rel.parts[-2] if len(rel.parts) > 1 else None),
+            "n_lines": data.count(b"\n"), "n_unparsed": 0,
         })
         if progress:
             progress(i + 1, len(files))
-    if sum(lengths) == 0:
+    # tokens of every file at once, in Arrow (no Python object per call)
+    trimmed = pc.utf8_trim_whitespace(pa.array(texts, pa.large_string()))
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.large_string()), trimmed)
+    lists = pc.utf8_split_whitespace(trimmed)
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(lists)
+    if len(flat) == 0:
         raise InputFormatError(f"{path} holds no system calls (the files are empty)")
-    flat = [t for toks in tokens for t in toks]
+    for row, n in zip(rows, lengths.tolist(), strict=True):
+        row["n_events"] = n
+    numeric = pc.all(pc.match_substring_regex(flat, r"^[0-9]+$")).as_py()
     if numeric:
-        syscall = names_array(np.array(flat, dtype=np.int64), arch=arch)
+        syscall = names_array(pc.cast(flat, pa.int64()).to_numpy(), arch=arch)
     else:
-        syscall = pa.array(flat, type=pa.binary()).cast(pa.string()).dictionary_encode()
+        bad = pc.invert(pc.match_substring_regex(flat, r"^[A-Za-z0-9_]+$"))
+        if pc.any(bad).as_py():
+            shown = flat.filter(bad)[0].as_py()[:30]
+            raise InputFormatError(f"{path} is not a list of system-call names or numbers (found '{shown}')")
+        syscall = pc.cast(flat, pa.string()).dictionary_encode()
+    for row in rows:
+        row["meta"] = json.dumps({"numbers": "names" if not numeric else (arch or "opaque")})
     events = build_events(ids, lengths, syscall)
     return Dataset(traces_table(rows), events)
 
