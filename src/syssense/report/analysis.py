@@ -287,11 +287,13 @@ def _min_hamming(cands: np.ndarray, db: np.ndarray, chunk: int = 2_000_000) -> n
 
 
 def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.ndarray | None = None,
-                      recon_ids: np.ndarray | None = None, max_candidates: int = 400) -> list[dict[str, Any]]:
+                      recon_ids: np.ndarray | None = None, max_candidates: int = 3000,
+                      per_trace: int = 2) -> list[dict[str, Any]]:
     """The most anomalous distinct windows outside the baseline, decoded back to the log.
 
     Ranked by locality frame count (burst of mismatches), then minimum Hamming distance to
-    the normal database, then how many traces contain them. Each carries its calls with
+    the normal database, then how often they occur; at most ``per_trace`` per trace and no
+    two overlapping windows of one process. Each carries its calls with
     their arguments, return values, pid, sequence numbers and log lines.
     """
     idx = view.index
@@ -305,12 +307,35 @@ def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.
     wid = idx.ids[order]
     _, first = np.unique(wid, return_index=True)
     best = order[np.sort(first)]
-    best = best[np.argsort(-view.lfc[best], kind="stable")][:max_candidates]
+    best = best[np.argsort(-view.lfc[best], kind="stable")]
+    # candidates: the strongest few of every trace (so every anomalous trace can be shown), capped
+    tr = view.trace_row[best]
+    order_t = np.argsort(tr, kind="stable")
+    tr_sorted = tr[order_t]
+    first_of = np.searchsorted(tr_sorted, tr_sorted, side="left")
+    rank_in_trace = np.empty(len(best), np.int64)
+    rank_in_trace[order_t] = np.arange(len(best)) - first_of
+    best = best[rank_in_trace < max(per_trace * 4, 8)][:max_candidates]
     normal_db = idx.distinct[view.normal_ids]
     ham = _min_hamming(idx.distinct[idx.ids[best]], normal_db)
     n_traces = np.bincount(idx.ids[cand], minlength=idx.n_distinct)  # occurrences
     rank = np.lexsort((-n_traces[idx.ids[best]], -ham, -view.lfc[best]))
-    best, ham = best[rank][:top], ham[rank][:top]
+    best, ham = best[rank], ham[rank]
+    # at most ``per_trace`` windows of one trace, and never two overlapping windows of one process,
+    # so that one burst does not fill the list (a loop over at most max_candidates windows)
+    chosen: list[int] = []
+    per: dict[int, int] = {}
+    taken: dict[int, list[int]] = {}
+    for j, w in enumerate(best.tolist()):
+        t, s, st = int(view.trace_row[w]), int(idx.seq_index[w]), int(idx.start[w])
+        if per.get(t, 0) >= per_trace or any(abs(st - o) < idx.k for o in taken.get(s, ())):
+            continue
+        chosen.append(j)
+        per[t] = per.get(t, 0) + 1
+        taken.setdefault(s, []).append(st)
+        if len(chosen) == top:
+            break
+    best, ham = best[chosen], ham[chosen]
     ev = ds.events
     traces = ds.traces
     labels = trace_labels(traces)
