@@ -1,0 +1,273 @@
+"""Live monitor: online scoring equals offline scoring, bounded state, never harming
+the monitored program, and the CLI's errors. Real strace runs of real programs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from syssense.detect.stide import Stide
+from syssense.errors import SyssenseError
+from syssense.features import Sequences
+from syssense.monitor import ModelScorer, Monitor, replay, run_monitor, scan_sequences
+
+STRACE = shutil.which("strace")
+needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+SYSSENSE = [str(Path(sys.executable).with_name("syssense"))]
+FLAGS = ["-f", "-ttt", "-T", "-yy"]
+
+
+def _trace(tmp: Path, name: str, argv: list[str]) -> Path:
+    log = tmp / f"{name}.log"
+    subprocess.run([STRACE, *FLAGS, "-o", str(log), *argv], check=True, cwd=tmp,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return log
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> dict[str, Path]:
+    if STRACE is None:
+        pytest.skip("strace is not installed")
+    tmp = tmp_path_factory.mktemp("monlogs")
+    return {
+        "ls1": _trace(tmp, "ls1", ["ls", "-la", "/usr/bin"]),
+        "ls2": _trace(tmp, "ls2", ["ls", "-l", "/etc"]),
+        "sh": _trace(tmp, "sh", ["sh", "-c", "ls / >/dev/null; cat /etc/hostname; id; (sleep 0.01 &); wait"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def model(logs, tmp_path_factory) -> tuple[Stide, Path]:
+    seqs = scan_sequences(logs["ls1"].read_bytes() + logs["ls2"].read_bytes())
+    m = Stide(k=6).fit(seqs)
+    path = tmp_path_factory.mktemp("monmodel") / "ls.npz"
+    m.save(path)
+    return m, path
+
+
+def _key(a):
+    return (a.pid, a.line, a.lfc, tuple(a.calls), round(a.score, 9))
+
+
+def test_online_equals_offline_stide(logs, model):
+    """Alerts of the monitor are exactly the mismatching windows stide finds offline,
+    with the same LFC and the anomaly signal (min Hamming distance / k) as score."""
+    m, _ = model
+    text = logs["sh"].read_bytes()
+    alerts = replay(logs["sh"], Monitor([m]))
+    assert alerts, "the shell run should differ from ls"
+    seqs = scan_sequences(text)
+    seqs = Sequences.from_lists([[seqs.vocab.names[c] for c in s] for s in seqs], vocab=m.vocab_)
+    a = m.analyse(seqs)
+    full = ~a["padded"]
+    assert len(alerts) == int(a["mismatch"].sum())
+    assert sorted(x.lfc for x in alerts) == sorted(a["lfc"][a["mismatch"] & full].tolist()
+                                                  + [1] * int((a["mismatch"] & ~full).sum()))
+    assert sorted(round(x.score, 9) for x in alerts) == sorted(
+        np.round(a["hamming"][a["mismatch"]] / 6, 9).tolist())
+    assert max(x.lfc for x in alerts) == int(a["lfc"].max())
+    # every alert points at a line of the log holding the window's last call
+    lines = text.decode().splitlines()
+    for x in alerts[:50]:
+        assert f"{x.calls[-1]}(" in lines[x.line - 1]
+        assert lines[x.line - 1].startswith(str(x.pid))
+
+
+def test_normal_run_has_no_alerts_and_counts_all_calls(logs, model):
+    m, _ = model
+    mon = Monitor([m])
+    assert replay(logs["ls1"], mon) == []
+    s = mon.summary()
+    n_calls = scan_sequences(logs["ls1"].read_bytes()).n_calls
+    assert s.events == n_calls
+    assert s.models[0]["windows"] == n_calls - 6 + 1
+    assert s.models[0]["lookup"] == "set"
+
+
+def test_any_chunking_gives_the_same_alerts(logs, model):
+    m, _ = model
+    text = logs["sh"].read_bytes()
+    whole = [_key(a) for a in replay(logs["sh"], Monitor([m]))]
+    rng = random.Random(3)
+    for _ in range(3):
+        mon = Monitor([m])
+        got, pos = [], 0
+        while pos < len(text):
+            step = rng.randint(1, 700)
+            got += mon.feed(text[pos : pos + step])
+            pos += step
+        got += mon.close()
+        assert [_key(a) for a in got] == whole
+
+
+def test_set_lookup_equals_score_windows_path(logs, model):
+    m, _ = model
+    fast = Monitor([m])
+    slow = Monitor([m])
+    slow.scorers[0] = ModelScorer(m, "slow", use_set=False)
+    assert fast.scorers[0].fast and not slow.scorers[0].fast
+    a = replay(logs["sh"], fast)
+    b = replay(logs["sh"], slow)
+    assert [(x.pid, x.line, x.lfc) for x in a] == [(x.pid, x.line, x.lfc) for x in b]
+
+
+def test_two_models_and_min_lfc(logs, model):
+    m, path = model
+    m4 = Stide(k=4).fit(scan_sequences(logs["ls1"].read_bytes()))
+    mon = Monitor([path, m4], names=["k6", "k4"], min_lfc=5)
+    alerts = replay(logs["sh"], mon)
+    assert {a.model for a in alerts} == {"k6", "k4"}
+    assert all(a.lfc >= 5 for a in alerts)
+    assert {a.calls.__len__() for a in alerts if a.model == "k4"} == {4}
+
+
+def test_state_is_bounded(model):
+    """Exited processes are dropped; without exit lines at most max_pids are kept."""
+    m, _ = model
+    mon = Monitor([m], max_pids=50)
+    calls = ["openat", "read", "close", "mmap", "write", "brk", "fstat", "read"]
+    for batch in range(20):
+        lines = []
+        for pid in range(batch * 100, batch * 100 + 100):
+            ts = 1700000000.0 + pid
+            lines += [f"{pid}  {ts:.6f} {c}(3) = 0 <0.000001>" for c in calls]
+            if pid % 2 == 0:
+                lines.append(f"{pid}  {ts:.6f} +++ exited with 0 +++")
+        mon.feed_lines(lines)
+        assert mon.live_processes <= 50
+        for p in mon._procs.values():
+            assert len(p.gtail) <= 5 and all(len(f) <= 19 for f in p.flags.values())
+    mon.close()
+    assert mon.live_processes == 0
+    assert mon.summary().processes == 2000
+    assert mon.events == 2000 * len(calls)
+
+
+def test_short_process_scores_its_padded_window(model):
+    m, _ = model
+    mon = Monitor([m])
+    alerts = mon.feed_lines(["77  1.0 getppid() = 1", "77  1.1 +++ exited with 0 +++"])
+    assert len(alerts) == 1 and alerts[0].calls == ["getppid"] and alerts[0].window == 0
+
+
+def test_unknown_threshold_name_and_missing_threshold(model):
+    m, _ = model
+    with pytest.raises(SyssenseError, match="not a model here"):
+        Monitor([m], names=["a"], thresholds={"b": 1.0})
+
+    class NoThreshold(Stide):
+        name = "custom"
+        default_threshold = None
+
+    nt = NoThreshold(k=3).fit(Sequences.from_lists([["a", "b", "c", "d"]]))
+    with pytest.raises(SyssenseError, match="--threshold"):
+        Monitor([nt])
+    assert Monitor([nt], names=["c"], thresholds={"c": 0.5}).scorers[0].threshold == 0.5
+
+
+# ----------------------------------------------------------------------------- live
+
+
+def _slow_program(tmp: Path, n: int = 10, pause: float = 0.15) -> tuple[list[str], Path]:
+    out = tmp / "progress.txt"
+    script = f"for i in $(seq 1 {n}); do echo $i >> {out}; sleep {pause}; done"
+    return ["sh", "-c", script], out
+
+
+@needs_strace
+def test_live_command_alerts_and_exit_status(tmp_path, model):
+    _, path = model
+    mon = Monitor([path])
+    got = []
+    s = run_monitor(mon, command=["sh", "-c", "ls / > /dev/null; exit 3"], on_batch=got.extend,
+                    stdout=subprocess.DEVNULL, timeout=60)
+    assert s.exit_status == 3 and not s.interrupted
+    assert got and s.models[0]["alerts"] == len(got)
+    assert s.events > 100
+
+
+@needs_strace
+def test_cli_live_jsonl_and_summary(tmp_path, model):
+    _, path = model
+    out = tmp_path / "alerts.jsonl"
+    r = subprocess.run([*SYSSENSE, "monitor", str(path), "--jsonl", str(out), "--json", "--",
+                        "sh", "-c", "ls / >/dev/null; id >/dev/null"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows and {"model", "pid", "ts", "line", "calls", "score", "lfc", "L"} <= set(rows[0])
+    summary = json.loads(r.stdout[r.stdout.index("{\n"):])
+    assert summary["models"][0]["alerts"] == len(rows)
+    assert summary["exit_status"] == 0
+
+
+@needs_strace
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_monitor_never_harms_the_program(tmp_path, model, sig):
+    """Interrupt, terminate or kill the monitor mid-run: the program completes."""
+    _, path = model
+    argv, progress = _slow_program(tmp_path)
+    mon = subprocess.Popen([*SYSSENSE, "monitor", str(path), "-q", "--", *argv],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while not (progress.exists() and progress.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert progress.exists(), "the program did not start under the monitor"
+    os.kill(mon.pid, sig)
+    mon.communicate(timeout=20)
+    if sig != signal.SIGKILL:
+        assert mon.returncode in (0, 130)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if progress.read_text().split() == [str(i) for i in range(1, 11)]:
+            break
+        time.sleep(0.1)
+    assert progress.read_text().split() == [str(i) for i in range(1, 11)]
+    # no tracer is left attached to anything we started
+    time.sleep(0.3)
+
+
+@needs_strace
+def test_attach_to_pid_then_stop_leaves_program_running(tmp_path, model):
+    _, path = model
+    argv, progress = _slow_program(tmp_path, n=12, pause=0.1)
+    prog = subprocess.Popen(argv)
+    try:
+        mon = Monitor([path])
+        s = run_monitor(mon, pid=prog.pid, timeout=0.6)
+        assert s.interrupted and s.events > 0
+        assert prog.wait(timeout=20) == 0
+        assert progress.read_text().split() == [str(i) for i in range(1, 13)]
+    finally:
+        if prog.poll() is None:
+            prog.kill()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["M"], "say what to monitor"),
+        (["nope.npz", "--replay", "nope.log"], "does not exist"),
+        (["MODEL", "--threshold", "x", "--", "true"], "cannot read threshold"),
+        (["MODEL", "--pid", "999999999"], "no process with pid"),
+        (["MODEL", "--", "/no/such/program"], "command not found"),
+        (["nope.npz", "--", "true"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_sentence(tmp_path, model, args, message):
+    _, path = model
+    args = [str(path) if a == "MODEL" else a for a in args]
+    r = subprocess.run([*SYSSENSE, "monitor", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
