@@ -61,6 +61,9 @@ EVENT_SCHEMA = pa.schema(
         pa.field("unfinished", pa.bool_()),  # an <unfinished ...> call that never resumed
         pa.field("stack", pa.string()),  # -k stack trace lines, newline-joined
         pa.field("raw", pa.string()),  # the line itself, for unparsed rows
+        pa.field("nr", pa.int64()),  # strace -n: the system call number printed
+        pa.field("ip", pa.string()),  # strace -i: instruction pointer at the call
+        pa.field("comm", pa.string()),  # strace -Y: process name printed after the pid
     ]
 )
 
