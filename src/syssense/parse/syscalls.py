@@ -72,7 +72,15 @@ def names_array(
     no mapping, numbers stay opaque symbols: their decimal text.
     """
     numbers = np.asarray(numbers, dtype=np.int64)
-    uniq, inverse = np.unique(numbers, return_inverse=True)
+    if len(numbers) and numbers.min() >= 0 and numbers.max() < 1 << 20:
+        # call numbers are small: a presence table is O(n), np.unique would sort
+        present = np.zeros(int(numbers.max()) + 1, dtype=bool)
+        present[numbers] = True
+        uniq = np.flatnonzero(present)
+        code = np.cumsum(present, dtype=np.int32) - 1
+        inverse = code[numbers]
+    else:
+        uniq, inverse = np.unique(numbers, return_inverse=True)
     if mapping is None and arch is not None:
         mapping = table(arch)
     if mapping is None:

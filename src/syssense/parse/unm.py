@@ -202,19 +202,27 @@ def read(
                 raise InputFormatError(f"{what} is not made of 'PID NUM' lines (odd number of fields)")
             pairs = nums.reshape(-1, 2)
             pid, num = pairs[:, 0], pairs[:, 1]
-            uniq, first, inv = np.unique(pid, return_index=True, return_inverse=True)
-            rank = np.empty(len(uniq), dtype=np.int64)
-            rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-            key = rank[inv]
-            perm = np.argsort(key, kind="stable")
-            counts = np.bincount(key, minlength=len(uniq))
-            calls.append(num[perm])
-            pids.append(pid[perm])
-            lines.append(perm + 1)
+            if (pid == pid[0]).all():  # one process: nothing to regroup
+                order_pids, counts = [int(pid[0])], [len(pid)]
+                calls.append(num)
+                pids.append(pid)
+                lines.append(np.arange(1, len(pid) + 1, dtype=np.int64))
+            else:
+                uniq, first, inv = np.unique(pid, return_index=True, return_inverse=True)
+                by_first = np.argsort(first, kind="stable")
+                rank = np.empty(len(uniq), dtype=np.int64)
+                rank[by_first] = np.arange(len(uniq))
+                key = rank[inv]
+                perm = np.argsort(key, kind="stable")
+                order_pids = uniq[by_first].tolist()
+                counts = np.bincount(key, minlength=len(uniq)).tolist()
+                calls.append(num[perm])
+                pids.append(pid[perm])
+                lines.append(perm + 1)
             label, program = label_of(parts)
             member = source[len(str(f)) + 1:] if source != str(f) else ""
             scenario = _scenario(rel, context)
-            for p, c in zip(uniq[np.argsort(first, kind="stable")].tolist(), counts.tolist(), strict=True):
+            for p, c in zip(order_pids, counts, strict=True):
                 tid = f"unm:{rel}{':' + member if member else ''}#{p}"
                 ids.append(tid)
                 lengths.append(c)
