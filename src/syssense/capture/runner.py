@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -273,25 +274,46 @@ def trace_process(
         except FileNotFoundError:
             raise CaptureError(f"working directory {workdir} does not exist") from None
         limit = seconds if attach_pid is not None and seconds else timeout
+        expired = threading.Event()
+
+        def on_limit() -> None:  # runs in a timer thread; the main thread blocks in wait()
+            expired.set()
+            if attach_pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGINT)  # strace detaches and flushes
+            else:
+                kill_tree(proc.pid, proc.pid)
+            # strace exits once its tracees are gone; force it if it does not
+            deadline = time.monotonic() + 5.0
+            while proc.returncode is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if proc.returncode is None:  # not reaped yet, so the pid is still strace's
+                kill_tree(proc.pid, proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(limit, on_limit) if limit else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             try:
-                proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                if attach_pid is not None:
-                    proc.send_signal(signal.SIGINT)  # strace detaches and flushes
-                else:
-                    status = "timeout"
-                    kill_tree(proc.pid, proc.pid)
-                _finish(proc)
+                proc.wait()  # blocking waitpid: exact wall time, Ctrl-C still raises here
+            finally:
+                if timer is not None:
+                    timer.cancel()
         except KeyboardInterrupt as exc:
             interrupt = exc
             status = "interrupted"
             with contextlib.suppress(KeyboardInterrupt):
                 if attach_pid is not None:
-                    proc.send_signal(signal.SIGINT)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.send_signal(signal.SIGINT)
                 else:
                     kill_tree(proc.pid, proc.pid)
                 _finish(proc)
+        if expired.is_set() and attach_pid is None and interrupt is None:
+            status = "timeout"
     wall = time.monotonic() - t0
     rc = proc.returncode
     messages = _strace_messages(err_path)

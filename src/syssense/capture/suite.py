@@ -43,16 +43,20 @@ class SuiteResult:
     interrupted: bool = False
 
     def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per scenario: runs, traces and run statuses (e.g. ``2 ok, 1 timeout``)."""
         rows: dict[str, dict[str, Any]] = {}
+        counts: dict[str, dict[str, int]] = {}
         for r in self.runs:
             row = rows.setdefault(
                 r["scenario"],
-                {"scenario": r["scenario"], "category": r["category"], "mode": r["mode"],
-                 "runs": 0, "traces": 0, "ok": 0, "timeout": 0, "interrupted": 0, "failed": 0},
+                {"scenario": r["scenario"], "category": r["category"], "mode": r["mode"], "runs": 0, "traces": 0},
             )
             row["runs"] += 1
             row["traces"] += r["traces"]
-            row[r["status"] if r["status"] in row else "failed"] += 1
+            c = counts.setdefault(r["scenario"], {})
+            c[r["status"]] = c.get(r["status"], 0) + 1
+        for name, row in rows.items():
+            row["status"] = ", ".join(f"{n} {st}" for st, n in counts[name].items())
         return list(rows.values())
 
 
