@@ -230,23 +230,46 @@ class ModelScorer:
 
     def score_seq(self, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, anomalous)`` of every full window of ``seq`` (model ids)."""
-        n = len(seq) - self.k + 1
-        if n <= 0:
+        seq = np.ascontiguousarray(seq, dtype=np.int32)
+        return self.score_segments(seq, np.array([0, len(seq)], np.int64))
+
+    def score_segments(self, flat: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and flags of every full window of several sequences at once.
+
+        ``flat[bounds[i]:bounds[i+1]]`` is sequence ``i`` (model ids); windows come out
+        sequence by sequence, ``max(len - k + 1, 0)`` per sequence.
+        """
+        k = self.k
+        lens = np.diff(bounds)
+        counts = np.maximum(lens - k + 1, 0)
+        total = int(counts.sum())
+        if total == 0:
             return np.zeros(0), np.zeros(0, bool)
+        seg = np.repeat(np.arange(len(lens)), counts)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        starts = bounds[:-1][seg] + (np.arange(total) - first[seg])
         if self._db is not None:
-            win = np.lib.stride_tricks.sliding_window_view(seq, self.k)
+            win = flat[starts[:, None] + np.arange(k)[None, :]]
             keys = pack_windows(win, self._bits)
             pos = np.searchsorted(self._db, keys)
             pos[pos >= len(self._db)] = 0
-            found = (self._db[pos] == keys) if len(self._db) else np.zeros(n, bool)
+            found = (self._db[pos] == keys) if len(self._db) else np.zeros(total, bool)
             found &= ~(win == UNKNOWN).any(axis=1)
             bad = np.flatnonzero(~found)
-            scores = np.zeros(n)
+            scores = np.zeros(total)
             if len(bad):
                 scores[bad] = self._exact_scores(win[bad])
             return scores, scores > self.threshold
-        scores = np.asarray(self.model.score_windows(np.ascontiguousarray(seq, dtype=np.int32)), dtype=np.float64)
-        scores = scores[:n]
+        keep = lens >= k  # shorter sequences would give a padded window: not scored yet
+        if not keep.all():
+            idx = np.flatnonzero(keep)
+            parts = [flat[bounds[i] : bounds[i + 1]] for i in idx]
+            flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            lens = lens[idx]
+            bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        seqs = Sequences(np.ascontiguousarray(flat, dtype=np.int32), bounds.astype(np.int64),
+                         np.array(["-"] * len(lens), dtype=object), np.full(len(lens), -1, np.int64), self.vocab)
+        scores = np.asarray(self.model.score_windows(seqs), dtype=np.float64)
         return scores, scores > self.threshold
 
     def _exact_scores(self, windows: np.ndarray) -> np.ndarray:
@@ -274,6 +297,9 @@ class ModelScorer:
         row[: len(calls)] = calls
         scores, _ = self.score_seq(row)
         return float(scores[0])
+
+
+_NO_FLAGS = np.zeros(0, dtype=bool)
 
 
 @dataclass
@@ -446,83 +472,118 @@ class Monitor:
         pids_all = np.array(pid_b)
         alerts: list[Alert] = []
         exits = np.flatnonzero(is_end)
-        bounds = [*(int(e) for e in exits), len(rows)]
+        call_idx = np.flatnonzero(is_call)
+        call_pids = _ints(pids_all[call_idx])
+        exit_pids = _ints(pids_all[exits]) if len(exits) else np.zeros(0, np.int64)
+        # split the batch only where a pid ends and then appears again (pid reuse);
+        # otherwise score the whole batch at once and drop ended processes after it
+        cuts: list[int] = []
+        if len(exits):
+            uniq, first_rev = np.unique(call_pids[::-1], return_index=True)
+            last_call = dict(zip(uniq.tolist(), (call_idx[::-1][first_rev]).tolist(), strict=True))
+            cuts = [int(e) for e, q in zip(exits, exit_pids.tolist(), strict=True) if last_call.get(q, -1) > e]
         prev = 0
-        for b in bounds:  # split at process ends so state is dropped at the right moment
-            idx = np.flatnonzero(is_call[prev:b]) + prev
+        ts_all = np.array(ts_b)
+        for b in [*cuts, len(rows)]:
+            sel = (call_idx >= prev) & (call_idx < b)
+            idx = call_idx[sel]
             if len(idx):
-                alerts += self._score(
-                    _ints(pids_all[idx]), self._gids(names[idx].tolist()), base + 1 + idx, _floats(np.array(ts_b)[idx])
-                )
-            if b < len(rows):
-                alerts += self._finish(int(_ints(pids_all[b : b + 1])[0]))
+                alerts += self._score(call_pids[sel], self._gids(names[idx].tolist()), base + 1 + idx,
+                                      _floats(ts_all[idx]))
+            ended = (exits >= prev) & (exits <= b) if b < len(rows) else exits >= prev
+            for q in exit_pids[ended].tolist():
+                alerts += self._finish(int(q))
             prev = b + 1
+        if len(alerts) > 1:
+            alerts.sort(key=lambda a: (a.line, a.model))
         return alerts
 
     def _score(self, pids: np.ndarray, gids: np.ndarray, lines: np.ndarray, ts: np.ndarray) -> list[Alert]:
+        """Score a batch of calls: all processes and windows of one model at once."""
         self.events += len(gids)
         alerts: list[Alert] = []
         order = np.argsort(pids, kind="stable")
         sp = pids[order]
         cuts = np.flatnonzero(np.diff(sp)) + 1
         groups = np.split(order, cuts)
-        maps = [self._map(j) for j in range(len(self.scorers))]
+        procs = [self._proc(int(pids[g[0]])) for g in groups]
+        gseqs = [np.concatenate([p.gtail, gids[g]]) for p, g in zip(procs, groups, strict=True)]
         keep = self.max_k - 1
-        for g in groups:
-            pid = int(pids[g[0]])
-            p = self._proc(pid)
-            gseq = np.concatenate([p.gtail, gids[g]])
-            glines = np.concatenate([p.gl_lines, lines[g]])
-            gts = np.concatenate([p.gl_ts, ts[g]])
-            first = p.count  # sequence position of gseq[len(p.gtail)]
-            for j, sc in enumerate(self.scorers):
-                off = len(p.gtail) - (sc.k - 1)  # where this model's window data starts in gseq
-                if off < 0:
-                    off = 0
-                seq = maps[j][gseq[off:]]
-                scores, flags = sc.score_seq(seq)
-                if not len(flags):
-                    continue
-                sc.n_windows += len(flags)
-                prev = p.flags.get(sc.name)
-                if prev is None:
-                    prev = np.zeros(0, bool)
-                allf = np.concatenate([prev, flags])
-                c = np.concatenate([[0], np.cumsum(allf, dtype=np.int64)])
-                hi = np.arange(len(prev) + 1, len(allf) + 1)
-                lfc = c[hi] - c[np.maximum(hi - sc.L, 0)]
-                p.flags[sc.name] = allf[-(sc.L - 1) :] if sc.L > 1 else np.zeros(0, bool)
-                nbad = int(flags.sum())
-                if nbad:
-                    sc.n_anomalous += nbad
-                    sc.max_lfc = max(sc.max_lfc, int(lfc[flags].max()))
-                    hits = np.flatnonzero(flags & (lfc >= sc.min_lfc))
-                    for h in hits:  # anomalous windows only (rare in normal runs)
-                        end = off + int(h) + sc.k  # exclusive end in gseq
-                        # window index in the process's sequence
-                        widx = first - len(p.gtail) + end - sc.k
-                        t = float(gts[end - 1])
-                        a = Alert(
-                            model=sc.name,
-                            detector=sc.detector,
-                            pid=pid,
-                            ts=None if np.isnan(t) else t,
-                            line=int(glines[end - 1]),
-                            calls=[self._names[x] for x in gseq[end - sc.k : end]],
-                            score=float(scores[h]),
-                            lfc=int(lfc[h]),
-                            L=sc.L,
-                            window=int(widx),
-                        )
-                        sc.n_alerts += 1
-                        alerts.append(a)
-                        if self.on_alert is not None:
-                            self.on_alert(a)
-            p.count += len(g)
+        for j, sc in enumerate(self.scorers):
+            mp = self._map(j)
+            offs = [max(len(p.gtail) - (sc.k - 1), 0) for p in procs]
+            segs = [gs[o:] for gs, o in zip(gseqs, offs, strict=True)]
+            lens = np.array([len(x) for x in segs], dtype=np.int64)
+            bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+            flat = mp[np.concatenate(segs)] if len(segs) else np.zeros(0, np.int32)
+            scores, flags = sc.score_segments(flat, bounds)
+            if not len(flags):
+                continue
+            nwin = np.maximum(lens - sc.k + 1, 0)
+            sc.n_windows += len(flags)
+            # LFC: previous flags of each process, then its new flags, cumulative sums
+            prevs = [p.flags.get(sc.name, _NO_FLAGS) for p in procs]
+            plen = np.array([len(x) for x in prevs], dtype=np.int64)
+            seg_len = plen + nwin
+            seg_start = np.concatenate([[0], np.cumsum(seg_len)[:-1]]).astype(np.int64)
+            allf = np.empty(int(seg_len.sum()), dtype=bool)
+            new_pos = np.empty(len(flags), dtype=np.int64)
+            w0 = 0
+            for i in range(len(procs)):  # per process, not per call
+                s0 = int(seg_start[i])
+                allf[s0 : s0 + plen[i]] = prevs[i]
+                n = int(nwin[i])
+                allf[s0 + plen[i] : s0 + plen[i] + n] = flags[w0 : w0 + n]
+                new_pos[w0 : w0 + n] = np.arange(s0 + plen[i], s0 + plen[i] + n)
+                if n or plen[i]:
+                    tail = allf[s0 : s0 + seg_len[i]]
+                    procs[i].flags[sc.name] = tail[-(sc.L - 1) :].copy() if sc.L > 1 else _NO_FLAGS
+                w0 += n
+            cs = np.concatenate([[0], np.cumsum(allf, dtype=np.int64)])
+            seg_of = np.repeat(np.arange(len(procs)), nwin)
+            lo = np.maximum(new_pos - sc.L + 1, seg_start[seg_of])
+            lfc = cs[new_pos + 1] - cs[lo]
+            nbad = int(flags.sum())
+            if not nbad:
+                continue
+            sc.n_anomalous += nbad
+            sc.max_lfc = max(sc.max_lfc, int(lfc[flags].max()))
+            hits = np.flatnonzero(flags & (lfc >= sc.min_lfc))
+            if not len(hits):
+                continue
+            wfirst = np.concatenate([[0], np.cumsum(nwin)[:-1]])
+            for h in hits:  # reported windows only (rare in normal runs)
+                i = int(seg_of[h])
+                p, g, gs = procs[i], groups[i], gseqs[i]
+                end = offs[i] + int(h - wfirst[i]) + sc.k  # exclusive end in gs
+                tail_len = len(p.gtail)
+                # the window's last call is new in this batch (end > tail_len)
+                last = g[end - 1 - tail_len]
+                t = float(ts[last])
+                a = Alert(
+                    model=sc.name,
+                    detector=sc.detector,
+                    pid=int(pids[last]),
+                    ts=None if np.isnan(t) else t,
+                    line=int(lines[last]),
+                    calls=[self._names[x] for x in gs[end - sc.k : end]],
+                    score=float(scores[h]),
+                    lfc=int(lfc[h]),
+                    L=sc.L,
+                    window=p.count - tail_len + end - sc.k,
+                )
+                sc.n_alerts += 1
+                alerts.append(a)
+        for p, g, gs in zip(procs, groups, gseqs, strict=True):
             if keep > 0:
-                p.gtail = gseq[-keep:]
-                p.gl_lines = glines[-keep:]
-                p.gl_ts = gts[-keep:]
+                # lines / timestamps of the tail are kept for short-process alerts
+                p.gl_lines = np.concatenate([p.gl_lines, lines[g]])[-keep:]
+                p.gl_ts = np.concatenate([p.gl_ts, ts[g]])[-keep:]
+                p.gtail = gs[-keep:]
+            p.count += len(g)
+        if self.on_alert is not None:
+            for a in alerts:
+                self.on_alert(a)
         return alerts
 
     def _finish(self, pid: int) -> list[Alert]:
