@@ -134,6 +134,23 @@ def baseline_counts(ds: Dataset, baseline: str | Sequence[str]) -> dict[str, int
     return merged
 
 
+def paired_baselines(ds: Dataset, baseline: str | Sequence[str]) -> dict[str, list[str]]:
+    """For every non-baseline scenario, the baseline scenarios to compare its call
+    distribution with: those whose names share the most '-'-separated words with it
+    (``stress-cpu`` -> ``stress-normal``; ``priv-single`` -> ``normal-single``), else all."""
+    mask = _category_mask(ds.traces, baseline)
+    scen = [s or "?" for s in ds.traces.column("scenario").to_pylist()]
+    base = sorted({s for s, m in zip(scen, mask, strict=True) if m})
+    others = sorted({s for s, m in zip(scen, mask, strict=True) if not m} - set(base))
+    out = {}
+    for name in others:
+        words = set(name.split("-"))
+        overlap = {b: len(words & set(b.split("-"))) for b in base}
+        best = max(overlap.values(), default=0)
+        out[name] = [b for b in base if overlap[b] == best] if best > 0 else list(base)
+    return out
+
+
 def new_calls(normal: Mapping[str, int], counts: Mapping[str, Mapping[str, int]]) -> dict[str, list[tuple[str, int]]]:
     """Calls of each group never seen in the baseline, most frequent first."""
     return {name: sorted(((c, n) for c, n in d.items() if normal.get(c, 0) == 0), key=lambda x: -x[1])
@@ -154,34 +171,50 @@ class StideView:
     lfc: np.ndarray  # per window int
     normal_ids: np.ndarray  # distinct window ids of the whole baseline
     holdout: str
+    mode_code: np.ndarray | None = None  # per window: 1.. = its mode's baseline, 0 = pooled baseline
+    seen: np.ndarray | None = None  # (mode_code * n_distinct + id) -> in that baseline set
 
 
 def stide_view(ds: Dataset, k: int, baseline: str | Sequence[str] = "normal", by: GroupBy = "process",
                frame: int = LFC_FRAME, index: WindowIndex | None = None) -> StideView:
-    """Match / mismatch and LFC of every window of every trace against the baseline."""
+    """Match / mismatch and LFC of every window of every trace against the baseline.
+
+    As in :func:`syssense.compare.compare`, a trace is compared with the baseline runs of
+    its own mode (single / multi) when there are any, else with all baseline runs.
+    """
     idx = index if index is not None else window_index(ds.events, k, by)
     traces = ds.traces
     pos = {t: i for i, t in enumerate(traces.column("trace_id").to_pylist())}
     trow_of_trace = np.array([pos.get(str(t), -1) for t in idx.trace_ids], dtype=np.int64)
     wrow = trow_of_trace[idx.trace] if len(idx.ids) else np.zeros(0, np.int64)
     is_base = _category_mask(traces, baseline)
-    wbase = np.zeros(len(wrow), bool)
-    wbase[wrow >= 0] = is_base[wrow[wrow >= 0]]
+    valid = wrow >= 0
+    safe_row = np.maximum(wrow, 0)
+    wbase = valid & is_base[safe_row]
     n_ids = max(idx.n_distinct, 1)
-    seen = np.zeros(n_ids, bool)
-    seen[idx.ids[wbase]] = True
-    match = seen[idx.ids] if len(idx.ids) else np.zeros(0, bool)
+    # mode of each trace; a mode without baseline traces falls back to the pooled baseline (code 0)
+    modes = [m or "-" for m in traces.column("mode").to_pylist()]
+    base_modes = sorted({m for m, b in zip(modes, is_base, strict=True) if b})
+    code = {m: i + 1 for i, m in enumerate(base_modes)}
+    tmode = np.array([code.get(m, 0) for m in modes], dtype=np.int64)
+    wmode = tmode[safe_row]
+    key = wmode * n_ids + idx.ids  # window id within its mode's baseline
+    n_keys = n_ids * (len(base_modes) + 1)
+    seen = np.zeros(n_keys, bool)
+    seen[key[wbase]] = True  # per-mode baseline sets
+    seen[idx.ids[wbase]] = True  # pooled baseline set (mode code 0)
+    match = seen[key] & valid if len(idx.ids) else np.zeros(0, bool)
     runs = traces.column("run").to_numpy(zero_copy_only=False)
     run_null = pc.is_null(traces.column("run")).to_numpy(zero_copy_only=False)
     runs = np.where(run_null, -1, runs).astype(np.int64)
     holdout = "run" if len(np.unique(runs[is_base])) >= 2 else "trace"
     if wbase.any():
-        group = runs[np.maximum(wrow, 0)] if holdout == "run" else wrow
-        held = _held_out_member(idx.ids, group, wbase, n_ids, True)
+        group = runs[safe_row] if holdout == "run" else safe_row
+        held = _held_out_member(key, group, wbase, n_keys, True)
         match[wbase] = held[wbase]
-    # padded windows of short sequences: a match only if the padded window is itself normal
     lfc = _lfc(~match, idx, frame)
-    return StideView(idx, wrow, is_base, match, lfc, np.flatnonzero(seen), holdout)
+    normal_ids = np.flatnonzero(seen[:n_ids])
+    return StideView(idx, wrow, is_base, match, lfc, normal_ids, holdout, wmode, seen)
 
 
 def _lfc(mismatch: np.ndarray, idx: WindowIndex, frame: int) -> np.ndarray:
@@ -317,7 +350,13 @@ def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.
     rank_in_trace[order_t] = np.arange(len(best)) - first_of
     best = best[rank_in_trace < max(per_trace * 4, 8)][:max_candidates]
     normal_db = idx.distinct[view.normal_ids]
-    ham = _min_hamming(idx.distinct[idx.ids[best]], normal_db)
+    ham = np.zeros(len(best), np.int64)
+    mcode = view.mode_code[best] if view.mode_code is not None else np.zeros(len(best), np.int64)
+    n_ids = max(idx.n_distinct, 1)
+    for m in np.unique(mcode):
+        sel = mcode == m
+        db = normal_db if view.seen is None else idx.distinct[np.flatnonzero(view.seen[m * n_ids:(m + 1) * n_ids])]
+        ham[sel] = _min_hamming(idx.distinct[idx.ids[best[sel]]], db)
     n_traces = np.bincount(idx.ids[cand], minlength=idx.n_distinct)  # occurrences
     rank = np.lexsort((-n_traces[idx.ids[best]], -ham, -view.lfc[best]))
     best, ham = best[rank], ham[rank]

@@ -201,12 +201,14 @@ def mismatch_figure(tracks: Sequence[Mapping[str, Any]], lfc_window: int = 20, t
 
 
 def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mapping[str, float]], top: int = 12,
-                     baseline_label: str = "normal", title: str | None = None, max_panels: int = 9) -> Figure:
+                     baseline_label: str = "normal", title: str | None = None, max_panels: int = 9,
+                     baselines: Mapping[str, tuple[str, Mapping[str, float]]] | None = None) -> Figure:
     """Normalised call distributions, the baseline against each scenario (one panel each).
 
     Each panel shows the ``top`` calls with the largest share in either distribution;
     calls never seen in the baseline are listed first, drawn in vermillion with hatching
-    and marked ``(new)``.
+    and marked ``(new)``. ``baselines`` optionally gives a scenario its own baseline
+    ``(label, counts)`` instead of ``normal``.
     """
     items = list(scenarios.items())[:max_panels]
     with matplotlib.rc_context(_RC):
@@ -217,10 +219,11 @@ def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mappin
         nrows = (len(items) + ncols - 1) // ncols
         fig = _figure(3.6 * ncols + 0.6, 0.22 * top * nrows + 1.2 * nrows + 0.8)
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-        n_total = float(sum(normal.values())) or 1.0
-        base_share = {k: v / n_total for k, v in normal.items()}
         colours = _Colours()
         for ax, (name, counts) in zip(axes, items, strict=False):
+            b_label, b_counts = (baselines or {}).get(name, (baseline_label, normal))
+            n_total = float(sum(b_counts.values())) or 1.0
+            base_share = {k: v / n_total for k, v in b_counts.items()}
             total = float(sum(counts.values())) or 1.0
             share = {k: v / total for k, v in counts.items()}
             new = [c for c in share if base_share.get(c, 0.0) == 0.0 and share[c] > 0]
@@ -232,7 +235,7 @@ def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mappin
             s_vals = [share.get(c, 0.0) for c in calls]
             b_vals = [base_share.get(c, 0.0) for c in calls]
             col = colours(name)
-            ax.barh(y - 0.2, b_vals, height=0.4, color=BASELINE_COLOUR, alpha=0.55, label=baseline_label)
+            ax.barh(y - 0.2, b_vals, height=0.4, color=BASELINE_COLOUR, alpha=0.55, label=b_label)
             bars = ax.barh(y + 0.2, s_vals, height=0.4, color=col, label=name)
             for c, bar in zip(calls, bars, strict=True):
                 if c in new:
@@ -246,10 +249,10 @@ def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mappin
                     lab.set_fontweight("bold")
             ax.invert_yaxis()
             ax.set_xlabel("share of calls")
-            ax.set_title(f"{name} ({len(new)} call{'s' if len(new) != 1 else ''} never seen in {baseline_label})", fontsize=9)
+            ax.set_title(f"{name} ({len(new)} call{'s' if len(new) != 1 else ''} never seen in {b_label})", fontsize=9)
             ax.grid(True, axis="x", alpha=0.3)
-            ax.legend(handles=[Patch(color=BASELINE_COLOUR, alpha=0.55, label=baseline_label), Patch(color=col, label=name),
-                               Patch(facecolor=HIGHLIGHT, hatch="///", edgecolor="white", label=f"never in {baseline_label}")],
+            ax.legend(handles=[Patch(color=BASELINE_COLOUR, alpha=0.55, label=b_label), Patch(color=col, label=name),
+                               Patch(facecolor=HIGHLIGHT, hatch="///", edgecolor="white", label=f"never in {b_label}")],
                       loc="lower right", frameon=False, fontsize=7)
         for ax in axes[len(items):]:
             ax.set_visible(False)

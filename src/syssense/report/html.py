@@ -117,11 +117,20 @@ def build_context(
     step("frequency")
     normal_counts = A.baseline_counts(dataset, baseline)
     counts = A.call_counts(dataset, "scenario")
-    base_mask = _category_mask(dataset.traces, baseline)
-    base_scen = {s or "?" for s, m in zip(dataset.traces.column("scenario").to_pylist(), base_mask, strict=True) if m}
-    others = {s: c for s, c in counts.items() if s not in base_scen}
-    freq_img = embed("frequency", F.frequency_figure(normal_counts, others, baseline_label=baseline)) if others else None
-    new = A.new_calls(normal_counts, others)
+    pairs = A.paired_baselines(dataset, baseline)
+    others = {s: counts[s] for s in pairs if s in counts}
+    panel_base: dict[str, tuple[str, dict[str, int]]] = {}
+    for s, bases in pairs.items():
+        merged: dict[str, int] = {}
+        for b in bases:
+            for c, n in counts.get(b, {}).items():
+                merged[c] = merged.get(c, 0) + n
+        panel_base[s] = (" + ".join(bases), merged)
+    freq_img = embed("frequency", F.frequency_figure(normal_counts, others, baseline_label=baseline,
+                                                     baselines=panel_base)) if others else None
+    new = {s: A.new_calls(panel_base[s][1], {s: c})[s] for s, c in others.items()}
+    new_pooled = A.new_calls(normal_counts, others)
+    new_rows = [(s, panel_base[s][0], new[s][:12], new_pooled[s][:12]) for s in sorted(others)]
 
     step("windows")
     views: dict[int, A.StideView] = {}
@@ -226,7 +235,7 @@ def build_context(
         "totals": totals,
         "tracers": ", ".join(tv),
         "freq_img": freq_img,
-        "new_calls": [(n, c[:12]) for n, c in sorted(new.items())],
+        "new_calls": new_rows,
         "coverage_img": coverage_img,
         "coverage_source": coverage_source,
         "coverage_cols": cov_cols,
