@@ -114,7 +114,7 @@ def _fake_strace(tmp_path: Path, message: str) -> str:
     "message",
     [
         "strace: test_ptrace_get_syscall_info: PTRACE_TRACEME: Operation not permitted",
-        "strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted",
+        "/usr/bin/strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted",
     ],
 )
 def test_ptrace_not_permitted_explained(tmp_path, message):
@@ -143,6 +143,11 @@ def test_attach_for_seconds(tmp_path):
         proc.kill()
         proc.wait()
     assert proc.pid not in tree_pids(os.getpid())
+
+
+def test_strace_refusing_flags_is_an_error(tmp_path):
+    with pytest.raises(CaptureError, match="could not start the command: unrecognized option"):
+        trace_process(["true"], tmp_path / "b.strace", flags=["--no-such-strace-flag"])
 
 
 def test_attach_missing_pid(tmp_path):

@@ -50,6 +50,9 @@ _PTRACE_RE = re.compile(
 )
 
 
+_MSG_RE = re.compile(r"^(?:\S*/)?strace: ")
+
+
 @dataclass
 class TraceRun:
     """What one traced process left behind."""
@@ -323,6 +326,11 @@ def trace_process(
     exit_status: int | None = rc if rc is not None and rc >= 0 else (128 - rc if rc is not None else None)
     if status == "ok" and rc not in (None, 0) and _strace_failed(messages, log):
         status = "failed"
+        if interrupt is None and (not log.exists() or log.stat().st_size == 0):
+            said = "; ".join(m.removeprefix("strace: ") for m in messages[:2])
+            if attach_pid is not None:
+                raise CaptureError(f"strace could not attach to process {attach_pid}: {said}")
+            raise CaptureError(f"strace could not start the command: {said}")
     run = TraceRun(
         log=log,
         argv=list(argv or []),
@@ -333,13 +341,12 @@ def trace_process(
         tracer_version=version,
         start_time=start,
         wall_seconds=wall,
-        exit_status=None if status in ("timeout", "interrupted") and attach_pid is None else exit_status,
+        # attached: the process lives on after strace detaches, so there is no exit status
+        exit_status=None if status in ("timeout", "interrupted") or attach_pid is not None else exit_status,
         status=status,
         strace_messages=messages,
         attach_pid=attach_pid,
     )
-    if attach_pid is not None and rc not in (0, None) and not log.exists():
-        raise CaptureError(f"strace could not attach to process {attach_pid}: {' '.join(messages) or 'no reason given'}")
     if interrupt is not None:
         interrupt.trace_run = run  # type: ignore[attr-defined]
         raise interrupt
@@ -363,9 +370,13 @@ def _strace_messages(err_path: Path) -> list[str]:
             data = fh.read(1 << 20)
     except OSError:
         return []
-    return [
-        ln for ln in data.decode("utf-8", "replace").splitlines() if ln.startswith("strace: ")
-    ]
+    # strace prefixes its messages with argv[0]: "strace: ..." or "/usr/bin/strace: ..."
+    out = []
+    for ln in data.decode("utf-8", "replace").splitlines():
+        m = _MSG_RE.match(ln)
+        if m:
+            out.append("strace: " + ln[m.end():])
+    return out
 
 
 def _strace_failed(messages: list[str], log: Path) -> bool:
@@ -429,6 +440,8 @@ def capture_command(
         prog = argv[0]
         if shutil.which(prog) is None and not (os.sep in prog and os.access(prog, os.X_OK)):
             raise CaptureError(f"command '{prog}' not found on PATH")
+    if pid is not None and not Path(f"/proc/{pid}").exists():
+        raise CaptureError(f"no process with id {pid} to attach to")
     check_user(user)
     with CaptureStore(out_dir) as store:
         run_no = store.next_run(scenario)
