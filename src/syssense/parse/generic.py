@@ -10,6 +10,7 @@ webshell). Numbers stay as their decimal text unless an architecture is given
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 from ..dataset import Dataset, traces_table
 from ..errors import InputFormatError
 from ._calls import Progress, build_events, label_from_parts, read_bytes
-from .registry import Reader, register_reader
+from .registry import _READER_MODULES, Reader, register_reader
 from .syscalls import names_array
 
 _TEXT_SUFFIXES = {"", ".txt", ".trace", ".int", ".seq", ".log", ".dat", ".calls", ".gz"}
@@ -132,6 +133,20 @@ def read(
     events = build_events(ids, lengths, syscall)
     return Dataset(traces_table(rows), events)
 
+
+def _register_specific_readers_first() -> None:
+    """Generic is the catch-all: the sniff order is registration order, so the readers
+    of specific formats must register before it, whatever module was imported first."""
+    for mod in _READER_MODULES:
+        if mod != "generic":
+            try:
+                importlib.import_module(f"{__package__}.{mod}")
+            except ModuleNotFoundError as exc:
+                if not (exc.name or "").startswith(__package__ or ""):
+                    raise
+
+
+_register_specific_readers_first()
 
 READER = register_reader(
     Reader(
