@@ -271,3 +271,25 @@ def test_cli_errors_are_one_sentence(tmp_path, model, args, message):
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_online_ngram_equals_offline(logs):
+    """An n-gram model scored online (per batch, with k-1 calls of extra history) gives
+    the same window scores as scoring each whole process sequence offline."""
+    ngram = pytest.importorskip("syssense.detect.ngram")
+    seqs_train = scan_sequences(logs["ls1"].read_bytes())
+    m = ngram.NGram(k=4).fit(seqs_train)
+    text = logs["sh"].read_bytes()
+    seqs = scan_sequences(text)
+    seqs = Sequences.from_lists([[seqs.vocab.names[c] for c in s] for s in seqs], vocab=m.vocab_)
+    offline = np.asarray(m.score_windows(seqs))
+    thr = float(np.quantile(offline, 0.8))
+    expected = int((offline > thr).sum())
+    for chunk in (97, 1 << 20):
+        mon = Monitor([m], names=["ng"], thresholds={"ng": thr})
+        got = []
+        for pos in range(0, len(text), chunk):
+            got += mon.feed(text[pos : pos + chunk])
+        got += mon.close()
+        assert len(got) == expected
+        assert sorted(round(a.score, 6) for a in got) == sorted(np.round(offline[offline > thr], 6).tolist())

@@ -204,6 +204,9 @@ class ModelScorer:
                 )
         self.threshold = float(threshold)
         self.vocab: Vocabulary = model.vocab_
+        #: calls of history a window's score depends on beyond the window itself: an
+        #: n-gram model scores each call given the previous k-1 calls
+        self.context = self.k - 1 if hasattr(model, "call_logprob") else 0
         self._db: np.ndarray | None = None
         self._bits = _pack_bits(len(self.vocab))
         if use_set is None:
@@ -293,6 +296,8 @@ class ModelScorer:
 
     def score_padded(self, calls: np.ndarray) -> float:
         """Score of the single padded window of a process with fewer than k calls."""
+        if self._db is None:  # the model pads a short sequence its own way
+            return float(np.asarray(self.model.score_windows(np.ascontiguousarray(calls, dtype=np.int32)))[0])
         row = np.full(self.k, PAD, np.int32)
         row[: len(calls)] = calls
         scores, _ = self.score_seq(row)
@@ -375,7 +380,7 @@ class Monitor:
                 f"(models: {', '.join(n for n, _ in loaded)})"
             )
         self.scorers = [ModelScorer(m, n, thresholds.get(n), L=L, min_lfc=min_lfc) for n, m in loaded]
-        self.max_k = max(s.k for s in self.scorers)
+        self.max_k = max(s.k + s.context for s in self.scorers)
         self.max_pids = max_pids
         self.on_alert = on_alert
         self._names: list[str] = list(Vocabulary().names)  # global id -> name (0, 1 reserved)
@@ -511,7 +516,11 @@ class Monitor:
         keep = self.max_k - 1
         for j, sc in enumerate(self.scorers):
             mp = self._map(j)
-            offs = [max(len(p.gtail) - (sc.k - 1), 0) for p in procs]
+            hist = sc.k - 1 + sc.context  # calls of history each model needs
+            offs = [max(len(p.gtail) - hist, 0) for p in procs]
+            # windows over history only (already scored) are computed again and dropped
+            skips = np.array([max(len(p.gtail) - o - (sc.k - 1), 0) for p, o in zip(procs, offs, strict=True)],
+                             dtype=np.int64)
             segs = [gs[o:] for gs, o in zip(gseqs, offs, strict=True)]
             lens = np.array([len(x) for x in segs], dtype=np.int64)
             bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -519,7 +528,16 @@ class Monitor:
             scores, flags = sc.score_segments(flat, bounds)
             if not len(flags):
                 continue
-            nwin = np.maximum(lens - sc.k + 1, 0)
+            nwin_all = np.maximum(lens - sc.k + 1, 0)
+            skips = np.minimum(skips, nwin_all)
+            if skips.any():
+                first_all = np.concatenate([[0], np.cumsum(nwin_all)[:-1]])
+                seg_all = np.repeat(np.arange(len(lens)), nwin_all)
+                keep_w = (np.arange(len(flags)) - first_all[seg_all]) >= skips[seg_all]
+                scores, flags = scores[keep_w], flags[keep_w]
+                if not len(flags):
+                    continue
+            nwin = nwin_all - skips
             sc.n_windows += len(flags)
             # LFC: previous flags of each process, then its new flags, cumulative sums
             prevs = [p.flags.get(sc.name, _NO_FLAGS) for p in procs]
@@ -555,7 +573,7 @@ class Monitor:
             for h in hits:  # reported windows only (rare in normal runs)
                 i = int(seg_of[h])
                 p, g, gs = procs[i], groups[i], gseqs[i]
-                end = offs[i] + int(h - wfirst[i]) + sc.k  # exclusive end in gs
+                end = offs[i] + int(skips[i]) + int(h - wfirst[i]) + sc.k  # exclusive end in gs
                 tail_len = len(p.gtail)
                 # the window's last call is new in this batch (end > tail_len)
                 last = g[end - 1 - tail_len]
