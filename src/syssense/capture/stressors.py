@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import CaptureError
+from .runner import kill_tree
 from .scenario import StressorSpec
 
 _CPU = """
@@ -109,7 +110,7 @@ class Stressor:
         iodir = str(self.scratch / ".stress")
         if self.engine == "stress-ng":
             opt = {"cpu": ["--cpu", str(n)], "mem": ["--vm", str(n), "--vm-bytes", f"{self.mem_mb}M"],
-                   "io": ["--hdd", str(n), "--hdd-bytes", "4M", "--temp-path", str(self.scratch)]}[kind]
+                   "io": ["--hdd", str(n), "--hdd-bytes", "4M", "--temp-path", iodir]}[kind]
             return [["stress-ng", *opt, "--timeout", "600s", "--quiet"]]
         code = {"cpu": _CPU, "mem": _MEM, "io": _IO}[kind]
         arg = {"cpu": [], "mem": [str(self.mem_mb)], "io": [iodir]}[kind]
@@ -117,6 +118,8 @@ class Stressor:
 
     def start(self, ready_timeout: float = 10.0) -> Stressor:
         """Start the workers and wait until each has its load running."""
+        if self.spec.kind == "io":
+            (self.scratch / ".stress").mkdir(exist_ok=True)
         for argv in self._argv():
             self.procs.append(
                 subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -136,7 +139,17 @@ class Stressor:
         return self
 
     def stop(self) -> None:
+        """Stop every worker and whatever it started (its whole session), then clean up."""
+        if self.engine == "stress-ng":
+            for p in self.procs:  # let stress-ng stop its stressors and remove its files
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(signal.SIGTERM)
+            for p in self.procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=3)
         for p in self.procs:
+            # stress-ng puts stressors in process groups of their own: kill by session
+            kill_tree(p.pid, p.pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
         for p in self.procs:
