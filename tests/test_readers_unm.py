@@ -116,3 +116,19 @@ def test_bad_inputs(tmp_path):
     empty.write_text("")
     with pytest.raises(InputFormatError, match="no system calls"):
         read_unm(empty)
+
+
+def test_folder_skips_non_trace_members_and_says_so(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in [("real/tot", b"      0 a.log.int\n    174 b.log.int\n"),
+                           ("real/a.log.int.gz", gzip.compress(b"9 5\n9 3\n"))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    arc = tmp_path / "lpr-live-x.tar.gz"
+    arc.write_bytes(buf.getvalue())
+    ds = read_unm(arc)
+    assert len(ds) == 1 and ds.events.num_rows == 2
+    assert "real/tot" in ds.traces["meta"][0].as_py()
+    assert ds.traces["label"].to_pylist() == ["normal"]  # "live" in the archive name

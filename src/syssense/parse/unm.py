@@ -100,11 +100,12 @@ def _payloads(data: bytes, source: str, names: list[str]) -> Iterator[tuple[str,
 def _scenario(rel: str, context: list[str]) -> str:
     """The set a file belongs to: its labelled folder (unm-normal), else its own stem."""
     parts = [*context, *rel.split("/")]
-    if len(parts) > 1:
+    stem = parts[-1].split(".")[0]
+    if len(parts) > 1 and not set(_WORD.findall(stem.lower())) & (ANOMALOUS | NORMAL):
         folder_words = set(_WORD.findall(parts[-2].lower()))
         if folder_words & (ANOMALOUS | NORMAL):
             return parts[-2]
-    return parts[-1].split(".")[0]
+    return stem
 
 
 def _files(path: Path) -> list[Path]:
@@ -138,6 +139,13 @@ def _head(path: Path, n: int = 4096) -> bytes:
         except (tarfile.TarError, OSError, EOFError):
             return b""
     return head
+
+
+def _looks_unm(text: bytes) -> bool:
+    """The first lines are ``PID NUM`` (an empty payload counts as UNM: it adds nothing)."""
+    head = text[:4096]
+    lines = [ln for ln in head.split(b"\n")[:-1] if ln.strip()] or ([head] if head.strip() else [])
+    return all(_LINE.match(ln) for ln in lines[:20])
 
 
 def sniff(path: Path) -> bool:
@@ -189,10 +197,16 @@ def read(
     root = path if path.is_dir() else path.parent
     context = [p for p in root.parts[-2:] if p not in ("/", "")]  # folder names carry labels too
     calls, pids, lines, lengths, rows, ids = [], [], [], [], [], []
+    skipped: list[str] = []
     for fi, f in enumerate(files):
         rel = f.relative_to(root).as_posix()
         for source, parts, text in _payloads(f.read_bytes(), str(f), [*context, *rel.split("/")]):
             what = f"UNM file {source}"
+            if (len(files) > 1 or source != str(f)) and not _looks_unm(text):
+                # a folder or archive may hold other files (e.g. lpr-mit's real/tot size
+                # listing): skip them, and say so in the traces' meta
+                skipped.append(source)
+                continue
             if b"\0" in text[:4096]:
                 raise InputFormatError(f"{what} is a binary file, not PID NUM lines")
             nums = parse_numbers(text, what)
@@ -235,7 +249,12 @@ def read(
         if progress:
             progress(fi + 1, len(files))
     if not ids:
+        if skipped:
+            raise InputFormatError(f"{path} holds no UNM 'PID NUM' traces (e.g. {skipped[0]} is not one)")
         raise InputFormatError(f"{path} holds no system calls (the files are empty)")
+    if skipped:
+        for row in rows:
+            row["skipped"] = skipped
     numbers = np.concatenate(calls)
     if names is None:
         syscall = names_array(numbers, arch=None)
