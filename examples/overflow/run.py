@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", type=int, default=200)
     ap.add_argument("--heldout", type=int, default=100)
     ap.add_argument("--k", type=int, default=6)
-    ap.add_argument("--min-lfc", type=int, default=6,
+    ap.add_argument("--min-lfc", type=int, default=10,
                     help="a run is flagged when some window's LFC (anomalous windows among the last 20) reaches this")
     ap.add_argument("--seed", type=int, default=8, help="seed of the generated normal inputs")
     ap.add_argument("--no-live", action="store_true", help="skip the live monitor runs")
@@ -175,11 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the n-gram detector is optional here
         print(f"n-gram model not available ({exc}); continuing with stide only")
 
-    # thresholds of score-based models: highest window score on the training runs
+    # thresholds of score-based models: the highest window score of a calibration
+    # quarter of the training runs under a model fitted on the other three quarters
+    # (scores of windows a model was fitted on are optimistic)
     thresholds: dict[str, float] = {}
+    train_list = [p.stem for p in logs[: args.train]]
+    cut = (3 * len(train_list)) // 4
     for name, m in models.items():
         if name != "stide":
-            thresholds[name] = float(np.max(m.score_windows(train)))
+            part = type(m)(**m.get_params()).fit(seqs.for_traces(set(train_list[:cut])))
+            thresholds[name] = float(np.max(part.score_windows(seqs.for_traces(set(train_list[cut:])))))
 
     results: dict[str, object] = {"parser": parser, "k": args.k, "train_runs": args.train,
                                   "heldout_runs": args.heldout, "models": {}}
