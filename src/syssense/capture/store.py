@@ -55,6 +55,13 @@ class CaptureStore:
                 f"{self.dir} is being written by another syssense capture; wait for it or choose another directory"
             ) from None
         self.manifest = self._load()
+        # we hold the lock, so a run still 'running' belongs to a capture that died abruptly
+        stale = [r for r in self.manifest["runs"] if r.get("status") == "running"]
+        for r in stale:
+            r["status"] = "failed"
+            r["note"] = "the capturing process ended before this run finished"
+        if stale:
+            self.save()
         return self
 
     def __exit__(self, *exc: object) -> None:
