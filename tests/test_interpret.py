@@ -133,7 +133,7 @@ def test_cli_interpret_table_and_json(tmp_path) -> None:
 
     data = write_dataset(three_runs(), tmp_path / "ds")
     runner = CliRunner()
-    res = runner.invoke(cli, ["interpret", str(data), "-k", "3", "--json"])
+    res = runner.invoke(cli, ["interpret", str(data), "-k", "3", "--json", "--priv-threshold", "0.05", "--recon-threshold", "0.05"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)["traces"]
     assert {r["quadrant"] for r in rows} == {BENIGN, STRONGER, RECON, CONTROLLED}

@@ -58,7 +58,7 @@ def test_frequency_figure_highlights_new_calls() -> None:
     text = _texts(fig)
     assert "setuid (new)" in text and "uname (new)" in text
     assert "read (new)" not in text
-    assert "1 call never seen in normal" in text
+    assert "recon: 1 new call" in text and "priv: 1 new call" in text
 
 
 def test_quadrant_figure_names_and_thresholds() -> None:

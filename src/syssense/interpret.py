@@ -53,8 +53,8 @@ RECON = "reconnaissance"
 QUADRANTS = (STRONGER, BENIGN, CONTROLLED, RECON)
 
 #: default thresholds on the priv and recon scores (fraction of a trace's windows).
-DEFAULT_PRIV_THRESHOLD = 0.05
-DEFAULT_RECON_THRESHOLD = 0.05
+DEFAULT_PRIV_THRESHOLD = 0.10
+DEFAULT_RECON_THRESHOLD = 0.10
 DEFAULT_K = 6
 
 Holdout = Literal["auto", "run", "trace", "none"]

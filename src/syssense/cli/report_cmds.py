@@ -71,8 +71,8 @@ def _report_progress(description: str):
 @click.option("--priv", "priv", default="priv", show_default=True, help="Category or scenario of the priv runs.")
 @click.option("--recon", "recon", default="recon", show_default=True, help="Category or scenario of the recon runs.")
 @click.option("-k", "k", type=int, default=6, show_default=True, help="Window size.")
-@click.option("--priv-threshold", type=float, default=None, help="Priv score at or above which a trace is 'high priv' [default: 0.05].")
-@click.option("--recon-threshold", type=float, default=None, help="Recon score at or above which a trace is 'high recon' [default: 0.05].")
+@click.option("--priv-threshold", type=float, default=None, help="Priv score at or above which a trace is 'high priv' [default: 0.1].")
+@click.option("--recon-threshold", type=float, default=None, help="Recon score at or above which a trace is 'high recon' [default: 0.1].")
 @click.option("--holdout", type=click.Choice(["auto", "run", "trace", "none"]), default="auto", show_default=True,
               help="Never score a trace against signatures built from itself: leave one run out (run), one trace out "
                    "(trace), or in sample (none). auto = run when there are two or more runs.")
@@ -135,8 +135,8 @@ def _report_options(f):
         click.option("--baseline", default="normal", show_default=True, help="Category or scenario of the normal runs."),
         click.option("-k", "k", type=int, default=6, show_default=True, help="Window size of the detailed sections."),
         click.option("--ks", "ks", default="2..10", show_default=True, help="Window sizes of the coverage plot."),
-        click.option("--priv-threshold", type=float, default=0.05, show_default=True, help="Priv quadrant threshold."),
-        click.option("--recon-threshold", type=float, default=0.05, show_default=True, help="Recon quadrant threshold."),
+        click.option("--priv-threshold", type=float, default=0.1, show_default=True, help="Priv quadrant threshold."),
+        click.option("--recon-threshold", type=float, default=0.1, show_default=True, help="Recon quadrant threshold."),
         click.option("--top", "top", type=int, default=15, show_default=True, help="Anomalous windows to show."),
         click.option("--by", type=click.Choice(["process", "trace", "thread"]), default="process", show_default=True,
                      help="Sequences per process, per whole trace, or per thread."),

@@ -40,6 +40,8 @@ from .._atomic import atomic_path  # noqa: E402
 #: Okabe–Ito colour-blind-safe palette (black last: used for the baseline).
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
 BASELINE_COLOUR = "#000000"
+#: colours for scenarios: the palette without black (baseline) and vermillion (highlight)
+SCENARIO_PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#CC79A7", "#F0E442", "#882255", "#44AA99")
 HIGHLIGHT = "#D55E00"  # vermillion: calls never seen in normal, mismatches
 NEUTRAL = "#999999"
 LINESTYLES = ("-", "--", ":", "-.")
@@ -76,7 +78,6 @@ class _Colours:
 
     def __init__(self) -> None:
         self._map: dict[str, str] = {}
-        self._free = [c for c in OKABE_ITO if c not in CATEGORY_COLOURS.values()] + list(OKABE_ITO)
 
     def __call__(self, label: str, category: str | None = None) -> str:
         if label not in self._map:
@@ -85,8 +86,8 @@ class _Colours:
                 self._map[label] = CATEGORY_COLOURS[cat]
             else:
                 used = set(self._map.values())
-                free = [c for c in OKABE_ITO if c not in used]
-                self._map[label] = free[0] if free else OKABE_ITO[len(self._map) % len(OKABE_ITO)]
+                free = [c for c in SCENARIO_PALETTE if c not in used]
+                self._map[label] = free[0] if free else SCENARIO_PALETTE[len(self._map) % len(SCENARIO_PALETTE)]
         return self._map[label]
 
 
@@ -230,7 +231,9 @@ def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mappin
             new.sort(key=lambda c: -share[c])
             rest = sorted(set(share) | set(base_share), key=lambda c: -max(share.get(c, 0), base_share.get(c, 0)))
             rest = [c for c in rest if c not in new]
-            calls = (new + rest)[:top]
+            # new calls first, but at most half the panel, so the calls that dominate stay visible
+            n_new = min(len(new), max(top // 2, top - len(rest)))
+            calls = (new[:n_new] + rest)[:top]
             y = np.arange(len(calls))
             s_vals = [share.get(c, 0.0) for c in calls]
             b_vals = [base_share.get(c, 0.0) for c in calls]
@@ -248,15 +251,17 @@ def frequency_figure(normal: Mapping[str, float], scenarios: Mapping[str, Mappin
                     lab.set_color(HIGHLIGHT)
                     lab.set_fontweight("bold")
             ax.invert_yaxis()
-            ax.set_xlabel("share of calls")
-            ax.set_title(f"{name} ({len(new)} call{'s' if len(new) != 1 else ''} never seen in {b_label})", fontsize=9)
+            ax.set_title(f"{name}: {len(new)} new call{'s' if len(new) != 1 else ''}"
+                         + (f" ({n_new} shown)" if n_new < len(new) else ""), fontsize=9)
+            ax.set_xlabel(f"share of calls (grey: {b_label})")
             ax.grid(True, axis="x", alpha=0.3)
-            ax.legend(handles=[Patch(color=BASELINE_COLOUR, alpha=0.55, label=b_label), Patch(color=col, label=name),
-                               Patch(facecolor=HIGHLIGHT, hatch="///", edgecolor="white", label=f"never in {b_label}")],
-                      loc="lower right", frameon=False, fontsize=7)
         for ax in axes[len(items):]:
             ax.set_visible(False)
         fig.suptitle(title, fontsize=11)
+        fig.legend(handles=[Patch(color=BASELINE_COLOUR, alpha=0.55, label="baseline (named under each panel)"),
+                            Patch(color=OKABE_ITO[1], label="scenario (colour per scenario)"),
+                            Patch(facecolor=HIGHLIGHT, hatch="///", edgecolor="white", label="call never seen in the baseline")],
+                   loc="outside lower center", ncol=3, frameon=False)
         return fig
 
 

@@ -145,8 +145,8 @@ def build_context(
         cov_rows = _compare_rows(dataset, baseline, ks, by)
         if cov_rows is not None:
             coverage_source = "from syssense.compare"
-    except SyssenseError as exc:
-        warnings.append(f"syssense.compare failed ({exc}); coverage computed by the report instead")
+    except Exception as exc:  # noqa: BLE001 - another stage's code: report it, fall back to our own reading
+        warnings.append(f"syssense.compare failed ({type(exc).__name__}: {exc}); coverage computed by the report instead")
     if cov_rows is None:
         cov_rows = A.coverage_rows(dataset, ks, baseline, by, views=views)
     coverage_img = embed("coverage", F.coverage_figure(cov_rows, baseline=baseline))
