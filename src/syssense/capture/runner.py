@@ -440,6 +440,8 @@ def capture_command(
         prog = argv[0]
         if shutil.which(prog) is None and not (os.sep in prog and os.access(prog, os.X_OK)):
             raise CaptureError(f"command '{prog}' not found on PATH")
+    if pid is not None and user:
+        raise CaptureError("--user applies to a command syssense starts; an attached process keeps its own user")
     if pid is not None and not Path(f"/proc/{pid}").exists():
         raise CaptureError(f"no process with id {pid} to attach to")
     check_user(user)
