@@ -71,3 +71,14 @@ def test_bad_input_is_one_sentence_exit_2(tmp_path, capsys, args, message):
     assert message in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "out" / "traces").exists()
+
+
+def test_import_strace_log_sniffed(tmp_path, capsys):
+    log = Path("/work/shared/strace-forms/01_plain.txt")
+    if not log.exists():
+        pytest.skip("strace forms not present")
+    code, out, err = _run(["import", str(log), "-o", str(tmp_path / "s"), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["format"] == "strace" and summary["events"] > 0
+    assert len(read_dataset(tmp_path / "s")) == summary["traces"]

@@ -87,8 +87,13 @@ def import_cmd(args: tuple[str, ...], output: Path, append: bool, arch: str | No
     ) as bar:
         task = bar.add_task("read", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int | None = None) -> None:
+            # dataset readers report (files done, files in all); the strace reader
+            # reports lines read since its last call
+            if total is None:
+                bar.advance(task, done)
+            else:
+                bar.update(task, completed=done, total=total)
 
         ds = reader.read(path, progress=progress, **options)
     if len(ds) == 0:
