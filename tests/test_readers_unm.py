@@ -132,3 +132,12 @@ def test_folder_skips_non_trace_members_and_says_so(tmp_path):
     assert len(ds) == 1 and ds.events.num_rows == 2
     assert "real/tot" in ds.traces["meta"][0].as_py()
     assert ds.traces["label"].to_pylist() == ["normal"]  # "live" in the archive name
+
+
+@needs_unm
+def test_progress_moves_inside_one_archive():
+    seen = []
+    read_unm(UNM / "lpr-unm" / "lprcp-unm-new.tar", progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) >= 3  # reported while inside the archive, not only at the end
+    assert seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -26,7 +26,7 @@ import io
 import os
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +77,22 @@ def _is_tar(data: bytes) -> bool:
     return len(data) >= 512 and data[257:262] == b"ustar"
 
 
-def _payloads(data: bytes, source: str, names: list[str]) -> Iterator[tuple[str, list[str], bytes]]:
-    """``(source, names, text)`` of every trace file inside ``data`` (tars unpacked)."""
+def _payloads(
+    data: bytes, source: str, names: list[str], where: Callable[[float], None] | None = None
+) -> Iterator[tuple[str, list[str], bytes]]:
+    """``(source, names, text)`` of every trace file inside ``data`` (tars unpacked).
+
+    ``where(fraction)`` hears how far into an archive the reading is, for progress bars.
+    """
     data = _gunzip(data, source)
     if not _is_tar(data):
         yield source, names, data
         return
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
-            for m in tf:
+            for i, m in enumerate(tf):
+                if where is not None and i % 256 == 0:
+                    where(m.offset_data / max(len(data), 1))
                 if not m.isfile():
                     continue
                 fh = tf.extractfile(m)
@@ -200,7 +207,11 @@ def read(
     skipped: list[str] = []
     for fi, f in enumerate(files):
         rel = f.relative_to(root).as_posix()
-        for source, parts, text in _payloads(f.read_bytes(), str(f), [*context, *rel.split("/")]):
+        def where(frac: float, fi: int = fi) -> None:
+            if progress:
+                progress(fi * 1000 + int(frac * 1000), len(files) * 1000)
+
+        for source, parts, text in _payloads(f.read_bytes(), str(f), [*context, *rel.split("/")], where):
             what = f"UNM file {source}"
             if (len(files) > 1 or source != str(f)) and not _looks_unm(text):
                 # a folder or archive may hold other files (e.g. lpr-mit's real/tot size
@@ -247,7 +258,7 @@ def read(
                     "pid": p,
                 })
         if progress:
-            progress(fi + 1, len(files))
+            progress((fi + 1) * 1000, len(files) * 1000)
     if not ids:
         if skipped:
             raise InputFormatError(f"{path} holds no UNM 'PID NUM' traces (e.g. {skipped[0]} is not one)")
