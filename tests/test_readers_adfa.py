@@ -110,3 +110,14 @@ def test_bad_inputs_are_one_sentence(tmp_path):
         sniff_format(z)
     with pytest.raises(InputFormatError):
         read_adfa(z)
+
+
+def test_repacked_zip_with_macos_forks(tmp_path):
+    z = tmp_path / "ADFA-LD.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("ADFA-LD/Training_Data_Master/UTD-0001.txt", "6 5 192 265 ")
+        zf.writestr("__MACOSX/ADFA-LD/Training_Data_Master/._UTD-0001.txt", b"\x00\x05\x16\x07binary")
+        zf.writestr("ADFA-LD/ADFA-LD+Syscall+List.txt", "1 exit\n")
+    ds = read_format(z)
+    assert len(ds) == 1
+    assert ds.events["syscall"].to_pylist() == ["close", "open", "mmap2", "clock_gettime"]

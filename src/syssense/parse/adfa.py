@@ -52,8 +52,8 @@ _ATTACK_DIR = re.compile(r"^(?P<type>.+?)_(?P<run>\d+)$")
 def _classify(rel: str) -> tuple[str, str | None, int | None] | None:
     """``(split, group, run)`` for a member path, None if it is not a trace file."""
     parts = rel.replace("\\", "/").split("/")
-    if not parts[-1].lower().endswith(".txt"):
-        return None
+    if not parts[-1].lower().endswith(".txt") or parts[-1].startswith("._") or "__MACOSX" in parts:
+        return None  # macOS resource forks in re-packed archives are not traces
     for i, p in enumerate(parts[:-1]):
         split = SPLITS.get(p)
         if split is None:
