@@ -1,9 +1,27 @@
-"""Column-wise strace parsing: large chunks, Arrow compute kernels, the rare lines by hand."""
+"""Column-wise strace parsing: large chunks, NumPy positions, Arrow (RE2) kernels.
+
+A log is read in blocks of a few megabytes. Each block is split into lines without a
+Python object per line (NumPy finds the newlines; an Arrow string array is laid over the
+block's bytes). The prefix of every line (pid, timestamp, call name) is pulled out by one
+small RE2 regex built for the log's shape (strace prints the same prefix on every line);
+the return part is located with NumPy (the last ``" = "`` of the line and the ``)`` before
+it) and parsed by a second small regex over those short tails. Arguments are sliced out
+of the block by offsets, never copied line by line.
+
+Complete calls and ``<unfinished ...>`` / ``<... resumed>`` halves are handled here; the
+halves are paired per process at the end of the file (a resumption belongs to the last
+unfinished call of its pid). Every other line (signals, exits, attach/detach, ``-k``
+stacks, summary tables, anything odd) goes to the line grammar of :mod:`._stream`, in
+order, so both paths share one definition of the format. Blocks are processed by two
+threads (Arrow and NumPy release the GIL).
+"""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 import numpy as np
@@ -11,12 +29,450 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputFormatError
-from ._stream import FIELDS, StraceEvent, StraceStreamParser
+from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_paths_json
+
+BLOCK = 8 << 20
+
+_TAIL_RX = (
+    r"^\) *= (?:(?P<ret>-?\d+|0x[0-9a-fA-F]+)(?:<(?P<rpath>" + PATH_PAT + r")>)?|\?)"
+    r"(?: (?P<errno>E[A-Z0-9_?]+) \([^()]*\))?"
+    r"(?P<notes>(?: \((?:[^()]|\([^()]*\))*\))*)"
+    r"(?: <(?P<dur>\d+\.\d+)>)?$"
+)
+_FD_RX = r"^(?P<fd>\d+|AT_FDCWD)<(?P<path>" + PATH_PAT + r")>"
+_UNF = b" <unfinished ...>"
+_HEX = np.full(256, 0, np.uint64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
 
 
 def _strict_error(name: str, ev: StraceEvent) -> InputFormatError:
     raw = (ev.raw or "")[:80]
     return InputFormatError(f"{name}: line {ev.line} is not strace output: {raw!r}")
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def detect_shape(lines: list[str]) -> str | None:
+    """The RE2 head regex for this log's prefix shape, or None to parse line by line.
+
+    None for shapes the fast path does not cover (-r relative times, -n, -i, -Y).
+    """
+    pid = bpid = num = clock = 0
+    seen = 0
+    for ln in lines:
+        m = PREFIX_RE.match(ln)
+        if m is None or m.end() == len(ln):
+            continue
+        body = ln[m.end():]
+        if not (body[:1].isalpha() or body[:1] == "_" or body.startswith("<... ")):
+            continue
+        seen += 1
+        if m.group("nr") or m.group("ip") or m.group("comm") or m.group("bcomm"):
+            return None
+        if m.group("num") is not None:
+            if float(m.group("num")) < 1e8:
+                return None  # -r: cumulative times need every line in order
+            num += 1
+        if m.group("hh") is not None:
+            clock += 1
+        if m.group("pid"):
+            pid += 1
+        if m.group("bpid"):
+            bpid += 1
+    if not seen:
+        return None
+    if pid and not bpid:
+        p = r"(?P<pid>\d+) +"
+    elif bpid and not pid:
+        p = r"(?:\[pid +(?P<pid>\d+)\] +)?"
+    elif not pid and not bpid:
+        p = ""
+    else:
+        return None
+    if num and not clock:
+        t = r"(?P<num>\d+\.\d+) +"
+    elif clock and not num:
+        t = r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) +"
+    elif not num and not clock:
+        t = ""
+    else:
+        return None
+    return "^" + p + t + r"(?:(?P<name>[A-Za-z_]\w*)\(|<\.\.\. (?P<rname>[A-Za-z_]\w*) resumed>)"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _nz(arr: pa.Array) -> pa.Array:
+    """RE2 gives "" for a group that did not take part in the match: make it null."""
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+def _field(st: pa.Array, name: str) -> pa.Array:
+    """A field of an extract_regex result: null where the row or the group did not match."""
+    f = st.field(name)
+    return pc.if_else(pc.and_(pc.is_valid(st), pc.not_equal(f, "")), f, pa.scalar(None, f.type))
+
+
+def _slices(data: pa.Buffer, a: np.ndarray, b: np.ndarray) -> pa.Array:
+    """Strings ``data[a[i]:b[i]]`` (a, b increasing, a <= b) without a per-row loop."""
+    n = len(a)
+    if n == 0:
+        return pa.array([], pa.string())
+    o = np.empty(2 * n + 1, np.int64)
+    o[0 : 2 * n : 2] = a
+    o[1 : 2 * n : 2] = b
+    o[2 * n] = b[-1]
+    both = pa.LargeStringArray.from_buffers(2 * n, pa.py_buffer(o), data)
+    return pc.cast(both.take(pa.array(np.arange(0, 2 * n, 2))), pa.string())
+
+
+def _first_at_or_after(pos: np.ndarray, x: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """For each x, the first position >= x and < limit, else -1."""
+    if len(pos) == 0:
+        return np.full(len(x), -1, np.int64)
+    i = np.searchsorted(pos, x)
+    v = pos[np.minimum(i, len(pos) - 1)]
+    return np.where((i < len(pos)) & (v < limit), v, -1)
+
+
+def _last_before(pos: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """For each x, the last position < x and >= lower, else -1."""
+    if len(pos) == 0:
+        return np.full(len(x), -1, np.int64)
+    i = np.searchsorted(pos, x) - 1
+    v = pos[np.maximum(i, 0)]
+    return np.where((i >= 0) & (v >= lower), v, -1)
+
+
+def parse_ret(text: pa.Array) -> pa.Array:
+    """Return-value text (decimal, ``0x`` hex, null) -> int64; hex wraps like the kernel."""
+    if len(text) == 0:
+        return pa.array([], pa.int64())
+    is_hex = pc.fill_null(pc.starts_with(text, "0x"), False)
+    dec = pc.if_else(is_hex, pa.scalar(None, pa.string()), text)
+    out = pc.cast(dec, pa.int64())
+    nhex = pc.sum(is_hex).as_py() or 0
+    if not nhex:
+        return out
+    idx = np.flatnonzero(is_hex.to_numpy(zero_copy_only=False))
+    h = pc.utf8_slice_codeunits(text.take(pa.array(idx)), 2)
+    h = pc.utf8_lpad(h, 16, "0")
+    h = pc.utf8_slice_codeunits(h, -16)  # more than 16 digits cannot happen for 64-bit
+    h = pc.cast(h, pa.string())
+    if isinstance(h, pa.ChunkedArray):
+        h = h.combine_chunks()
+    bufs = h.buffers()
+    offs = np.frombuffer(bufs[1], np.int32, len(h) + 1, h.offset * 4)
+    raw = np.frombuffer(bufs[2], np.uint8)[offs[0] : offs[-1]].reshape(len(h), 16)
+    nib = _HEX[raw]
+    shifts = np.arange(60, -4, -4, dtype=np.uint64)
+    vals = np.bitwise_or.reduce(nib << shifts, axis=1).view(np.int64)
+    full = out.to_numpy(zero_copy_only=False)
+    full = np.where(np.isnan(full), 0, full).astype(np.int64) if full.dtype != np.int64 else full.copy()
+    mask = ~np.asarray(pc.is_valid(out))
+    full[idx] = vals
+    mask[idx] = False
+    return pa.array(full, pa.int64(), mask=mask)
+
+
+def fd_paths_column(args: pa.Array) -> pa.Array:
+    """The ``fd_paths`` JSON column for raw argument texts (mostly vectorised)."""
+    n = len(args)
+    if n == 0:
+        return pa.array([], pa.string())
+    has = pc.fill_null(pc.match_substring(args, "<"), False)
+    if not pc.any(has).as_py():
+        return pa.nulls(n, pa.string())
+    m = pc.extract_regex(args, _FD_RX)
+    fd, path = _field(m, "fd"), _field(m, "path")
+    esc = pc.replace_substring(pc.replace_substring(path, "\\", "\\\\"), '"', '\\"')
+    simple = pc.binary_join_element_wise('{"', fd, '": "', esc, '"}', "")
+    # a row is simple when its only '<' is the one of the first descriptor
+    n_lt = pc.count_substring(args, "<")
+    n_lt_path = pc.count_substring(path, "<")
+    ok = pc.fill_null(pc.equal(n_lt, pc.add(n_lt_path, 1)), False)
+    out = pc.if_else(ok, simple, pa.scalar(None, pa.string()))
+    hard = pc.and_(has, pc.invert(ok)).to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(hard)
+    if len(idx):
+        vals = out.to_pylist()
+        texts = args.take(pa.array(idx)).to_pylist()
+        for i, t in zip(idx.tolist(), texts, strict=True):
+            vals[i] = fd_paths_json(t)
+        out = pa.array(vals, pa.string())
+    return out
+
+
+# --------------------------------------------------------------------------- a block
+
+
+def _process_block(data: bytes, base: int, head_rx: str) -> dict[str, Any]:
+    """Parse one block of whole lines (ending in newlines); ``base`` = lines before it."""
+    buf = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    n = len(nl)
+    starts = np.empty(n, np.int64)
+    starts[0] = 0
+    starts[1:] = nl[:-1] + 1
+    ends = nl.astype(np.int64)
+    pbuf = pa.py_buffer(data)
+    offs = np.empty(n + 1, np.int64)
+    offs[:-1] = starts
+    offs[-1] = n and ends[-1]
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offs), pbuf)  # without '\n'
+    head = pc.extract_regex(lines, head_rx)
+    valid = np.asarray(pc.is_valid(head))
+    name = _field(head, "name")
+    rname = _field(head, "rname")
+    is_call = valid & np.asarray(pc.is_valid(name))
+    is_res = valid & np.asarray(pc.is_valid(rname))
+    # -- positions
+    lparen = np.flatnonzero(buf == 40)
+    rparen = np.flatnonzero(buf == 41)
+    eq = np.flatnonzero((buf[1:-1] == 61) & (buf[:-2] == 32) & (buf[2:] == 32)) + 1
+    gt = np.flatnonzero(buf == 62)
+    p = _first_at_or_after(lparen, starts, ends)
+    g = _first_at_or_after(gt, starts, ends)
+    argstart = np.where(is_res, g + 1, p + 1)
+    # pre-5.0 "resumed> )": one optional space after '>'
+    sp_after = np.zeros(n, bool)
+    okg = is_res & (g >= 0) & (g + 1 < ends)
+    sp_after[okg] = buf[g[okg] + 1] == 32
+    argstart = argstart + sp_after
+    ulen = len(_UNF)
+    is_unf = is_call & (ends - starts > ulen) & np.asarray(
+        pc.fill_null(pc.ends_with(lines, _UNF.decode() + "\n"), False)
+    )
+    q = _last_before(eq, ends, argstart)
+    cp = _last_before(rparen, np.where(q >= 0, q, 0), argstart - 1)
+    tailable = (is_call | is_res) & ~is_unf & (q >= 0) & (cp >= argstart - 1) & (cp >= 0)
+    tidx = np.flatnonzero(tailable)
+    tails = _slices(pbuf, cp[tidx], ends[tidx])
+    tm = pc.extract_regex(tails, _TAIL_RX)
+    tok = np.zeros(n, bool)
+    tok[tidx] = np.asarray(pc.is_valid(tm))
+    fast_c = tok & is_call
+    fast_r = tok & is_res
+    fast_u = is_unf
+    fast = fast_c | fast_r | fast_u
+    out: dict[str, Any] = {"n": n}
+    # -- slow lines, as text, for the line grammar
+    sidx = np.flatnonzero(~fast)
+    out["slow"] = (sidx + base + 1, lines.take(pa.array(sidx)).to_pylist() if len(sidx) else [])
+    # -- columns of the fast rows
+    names = [head.type.field(i).name for i in range(head.type.num_fields)]
+    pid = _field(head, "pid") if "pid" in names else None
+    ts = None
+    if "num" in names:
+        ts = pc.cast(_field(head, "num"), pa.float64())
+    elif "clock" in names:
+        ck = _field(head, "clock")
+        ts = pc.add(
+            pc.add(
+                pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 0, 2), pa.float64()), 3600.0),
+                pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 3, 5), pa.float64()), 60.0),
+            ),
+            pc.cast(pc.utf8_slice_codeunits(ck, 6), pa.float64()),
+        )
+    pid_i = pc.cast(pid, pa.int64()) if pid is not None else pa.nulls(n, pa.int64())
+    ts_f = ts if ts is not None else pa.nulls(n, pa.float64())
+    tpos = np.full(n, -1, np.int64)
+    tpos[tidx] = np.arange(len(tidx))
+
+    def _tail_fields(rows: np.ndarray) -> dict[str, pa.Array]:
+        t = tm.take(pa.array(tpos[rows]))
+        notes = pc.utf8_trim_whitespace(pc.fill_null(_field(t, "notes"), ""))
+        notes = pc.if_else(pc.equal(notes, ""), pa.scalar(None, pa.string()), notes)
+        return {
+            "ret": parse_ret(_field(t, "ret")),
+            "ret_path": _field(t, "rpath"),
+            "errno": _field(t, "errno"),
+            "duration": pc.cast(_field(t, "dur"), pa.float64()),
+            "note": notes,
+        }
+
+    ci = np.flatnonzero(fast_c)
+    c = {
+        "line": pa.array(ci + base + 1, pa.int64()),
+        "pid": pid_i.take(pa.array(ci)),
+        "ts": ts_f.take(pa.array(ci)),
+        "syscall": name.take(pa.array(ci)),
+        "args": _slices(pbuf, argstart[ci], cp[ci]),
+        **_tail_fields(ci),
+    }
+    out["c"] = c
+    ui = np.flatnonzero(fast_u)
+    out["u"] = {
+        "line": pa.array(ui + base + 1, pa.int64()),
+        "pid": pid_i.take(pa.array(ui)),
+        "ts": ts_f.take(pa.array(ui)),
+        "syscall": name.take(pa.array(ui)),
+        "args": _slices(pbuf, argstart[ui], ends[ui] - ulen),
+    }
+    ri = np.flatnonzero(fast_r)
+    out["r"] = {
+        "line": pa.array(ri + base + 1, pa.int64()),
+        "pid": pid_i.take(pa.array(ri)),
+        "ts": ts_f.take(pa.array(ri)),
+        "syscall": rname.take(pa.array(ri)),
+        "args": _slices(pbuf, np.minimum(argstart[ri], cp[ri]), cp[ri]),
+        **_tail_fields(ri),
+    }
+    first_pid = None
+    if pid is not None and pid.null_count < n:
+        k = int(np.argmax(np.asarray(pc.is_valid(pid))))
+        first_pid = int(pid[k].as_py())
+    out["first_pid"] = first_pid
+    return out
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Join unfinished and resumed halves: (joined, never resumed, resumed without start)."""
+    nu, nr = u.num_rows, r.num_rows
+    if nu == 0 or nr == 0:
+        return _empty_joined(r), u, r
+    pid = np.concatenate([
+        np.asarray(pc.fill_null(u.column("pid"), -1)), np.asarray(pc.fill_null(r.column("pid"), -1))
+    ])
+    line = np.concatenate([np.asarray(u.column("line")), np.asarray(r.column("line"))])
+    is_r = np.concatenate([np.zeros(nu, bool), np.ones(nr, bool)])
+    names = pa.concat_arrays([
+        pc.cast(u.column("syscall").combine_chunks(), pa.string()),
+        pc.cast(r.column("syscall").combine_chunks(), pa.string()),
+    ])
+    codes = np.asarray(pc.fill_null(pc.index_in(names, pc.unique(names)), -1))
+    order = np.lexsort((line, pid))
+    sp, sr, sc = pid[order], is_r[order], codes[order]
+    hit = np.zeros(len(order), bool)
+    hit[1:] = sr[1:] & ~sr[:-1] & (sp[1:] == sp[:-1]) & (sc[1:] == sc[:-1])
+    r_pos = order[hit] - nu  # resumed rows that pair
+    u_pos = order[np.flatnonzero(hit) - 1]  # with the unfinished row just before them
+    ur = u.take(pa.array(u_pos))
+    rr = r.take(pa.array(r_pos))
+    joined = {
+        "line": ur.column("line"),
+        "pid": ur.column("pid"),
+        "ts": ur.column("ts"),
+        "syscall": ur.column("syscall"),
+        "args": pc.binary_join_element_wise(ur.column("args"), rr.column("args"), ""),
+    }
+    for k in ("ret", "ret_path", "errno", "duration", "note"):
+        joined[k] = rr.column(k)
+    u_left = np.ones(nu, bool)
+    u_left[u_pos] = False
+    r_left = np.ones(nr, bool)
+    r_left[r_pos] = False
+    return (
+        pa.table(joined),
+        u.filter(pa.array(u_left)),
+        r.filter(pa.array(r_left)),
+    )
+
+
+def _empty_joined(r: pa.Table) -> pa.Table:
+    return r.slice(0, 0).select(["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note"])
+
+
+def _fixup_leftovers(
+    u: pa.Table, r: pa.Table, slow: list[StraceEvent]
+) -> tuple[list[dict[str, Any]], pa.Table, pa.Table, list[StraceEvent]]:
+    """Pair the halves left over, by name and line order.
+
+    Covers an execve in a thread that resumes under the leader's pid, and halves split
+    between the fast path and the line grammar (a start cut by an interleaved
+    ``strace: Process N attached`` message). Returns joined rows (dicts of event
+    fields), the fast halves still alone, and the slow events minus those joined.
+    """
+    slow_u = [i for i, e in enumerate(slow) if e.kind == "syscall" and e.unfinished and e.note is None]
+    slow_r = [i for i, e in enumerate(slow) if e.kind == "syscall" and e.note
+              and e.note.startswith("resumed without start")]
+    if (u.num_rows + len(slow_u)) == 0 or (r.num_rows + len(slow_r)) == 0:
+        return [], u, r, slow
+    blank = dict.fromkeys(StraceEvent._fields)
+    urows = [{**blank, **row, "_src": ("f", i)} for i, row in enumerate(u.to_pylist())]
+    urows += [{**e._asdict(), "_src": ("s", i)} for i, e in ((i, slow[i]) for i in slow_u)]
+    rrows = [{**blank, **row, "_src": ("f", i)} for i, row in enumerate(r.to_pylist())]
+    for i in slow_r:
+        e = slow[i]._asdict()
+        note = e["note"][len("resumed without start"):].strip() or None
+        rrows.append({**e, "note": note, "_src": ("s", i)})
+    rrows.sort(key=lambda d: d["line"] or 0)
+    used_u: set[int] = set()
+    joined = []
+    drop_fast_u: set[int] = set()
+    drop_fast_r: set[int] = set()
+    drop_slow: set[int] = set()
+    for rr in rrows:
+        cands = [i for i, uu in enumerate(urows) if i not in used_u and uu["syscall"] == rr["syscall"]
+                 and (uu["line"] or 0) < (rr["line"] or 0)]
+        same = [i for i in cands if urows[i]["pid"] == rr["pid"]]
+        if same:
+            i = same[-1]
+        elif cands and rr["syscall"] in ("execve", "execveat"):
+            i = cands[-1]
+        else:
+            continue
+        used_u.add(i)
+        uu = urows[i]
+        note = rr["note"]
+        if rr["pid"] != uu["pid"] and rr["pid"] is not None:
+            extra = f"resumed in pid {rr['pid']}"
+            note = extra if note is None else f"{note}; {extra}"
+        row = {**rr, "line": uu["line"], "pid": uu["pid"], "tid": uu["pid"], "ts": uu["ts"],
+               "args": (uu["args"] or "") + (rr["args"] or ""), "note": note, "unfinished": None,
+               "kind": "syscall", "nr": uu.get("nr"), "ip": uu.get("ip"), "comm": uu.get("comm")}
+        row["fd_paths"] = fd_paths_json(row["args"])
+        for src, target in ((uu["_src"], (drop_fast_u, drop_slow)), (rr["_src"], (drop_fast_r, drop_slow))):
+            if src[0] == "s":
+                target[1].add(src[1])
+            else:
+                target[0].add(src[1])
+        row.pop("_src", None)
+        joined.append(row)
+    if not joined:
+        return [], u, r, slow
+    keep_u = pa.array([i not in drop_fast_u for i in range(u.num_rows)], pa.bool_())
+    keep_r = pa.array([i not in drop_fast_r for i in range(r.num_rows)], pa.bool_())
+    slow = [e for i, e in enumerate(slow) if i not in drop_slow]
+    return joined, u.filter(keep_u), r.filter(keep_r), slow
+
+
+# --------------------------------------------------------------------------- a stream
+
+
+def _blocks(fh: IO[bytes], first: bytes) -> Any:
+    carry = first
+    while True:
+        data = fh.read(BLOCK)
+        if not data:
+            if carry:
+                yield carry if carry.endswith(b"\n") else carry + b"\n"
+            return
+        data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1 :]
+        yield data[: cut + 1]
+
+
+def _clean(block: bytes) -> bytes:
+    if block.isascii():
+        return block
+    try:
+        block.decode("utf-8")
+        return block
+    except UnicodeDecodeError:
+        return block.decode("utf-8", "replace").encode("utf-8")
 
 
 def parse_stream(
@@ -26,41 +482,226 @@ def parse_stream(
     pid: int | None = None,
     strict: bool = False,
     check: Callable[[str, bytes], None] | None = None,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
+    fast: bool = True,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Parse one log stream into (events table without trace_id, trace row dict)."""
-    from .strace import events_to_table
-
-    parser = StraceStreamParser(pid)
-    head = fh.peek(65536)[:65536] if hasattr(fh, "peek") else b""
-    buf = fh
+    first = fh.read(BLOCK)
     if check is not None:
-        if not head:
-            first = fh.read(65536)
-            check(name, first)
-            buf = io.BufferedReader(_Prepend(first, fh))  # type: ignore[arg-type]
-        else:
-            check(name, head)
-    text = io.TextIOWrapper(buf, encoding="utf-8", errors="replace", newline="\n")
-    events: list[StraceEvent] = []
-    for line in text:
-        out = parser.feed(line)
+        check(name, first[:65536])
+    sample = first[:65536].decode("utf-8", "replace").split("\n")[:200]
+    head_rx = detect_shape(sample) if fast else None
+    parser = StraceStreamParser(pid)
+    slow_events: list[StraceEvent] = []
+
+    def feed(line_no: int, text: str) -> None:
+        out = parser.feed(text, line_no)
         if strict:
             for ev in out:
                 if ev.kind == "unparsed":
                     raise _strict_error(name, ev)
-        events.extend(out)
-    out = parser.close()
-    if strict:
-        for ev in out:
-            if ev.kind == "unparsed":
-                raise _strict_error(name, ev)
-    events.extend(out)
-    events.sort(key=lambda e: (e.line or 0, e.seq))
-    events = [e._replace(seq=i) for i, e in enumerate(events)]
-    table = events_to_table(events, "")
-    table = table.drop_columns(["trace_id"])
-    return table, parser.trace_row()
+        slow_events.extend(out)
+
+    if head_rx is None:
+        text = io.TextIOWrapper(
+            io.BufferedReader(_Prepend(first, fh)), encoding="utf-8", errors="replace", newline="\n"
+        )
+        for i, line in enumerate(text, 1):
+            feed(i, line)
+            if progress is not None and i % 65536 == 0:
+                progress(65536)
+        fast_tables: list[dict[str, Any]] = []
+    else:
+        fast_tables = []
+        base = 0
+        with ThreadPoolExecutor(2) as pool:
+            pending: list[Any] = []
+            blocks = _blocks(fh, first)
+            n_total = 0
+
+            def submit() -> bool:
+                nonlocal base
+                try:
+                    blk = _clean(next(blocks))
+                except StopIteration:
+                    return False
+                nlines = blk.count(b"\n")
+                pending.append(pool.submit(_process_block, blk, base, head_rx))
+                base += nlines
+                return True
+
+            for _ in range(3):
+                if not submit():
+                    break
+            while pending:
+                res = pending.pop(0).result()
+                submit()
+                if parser.first_pid is None and res["first_pid"] is not None:
+                    parser.first_pid = res["first_pid"]
+                for ln, text in zip(*res["slow"], strict=True):
+                    feed(int(ln), text)
+                n_total += res["n"] - len(res["slow"][1])
+                fast_tables.append(res)
+                if progress is not None:
+                    progress(res["n"])
+            parser.n_lines += n_total
+    for ev in parser.close():
+        if strict and ev.kind == "unparsed":
+            raise _strict_error(name, ev)
+        slow_events.append(ev)
+    table = _assemble(fast_tables, slow_events, parser)
+    row = parser.trace_row()
+    row["n_events"] = table.num_rows
+    row["n_unparsed"] = int(pc.sum(pc.equal(table.column("kind"), "unparsed")).as_py() or 0)
+    if row.get("exit_status") is None and parser.first_exit is None:
+        pass
+    _fill_ts_meta(row, table, parser)
+    return table, row
+
+
+def _fill_ts_meta(row: dict[str, Any], table: pa.Table, parser: StraceStreamParser) -> None:
+    if table.num_rows == 0:
+        return
+    ts = table.column("ts")
+    if ts.null_count == len(ts):
+        return
+    first = pc.min(ts).as_py()
+    fmt = parser.ts_format or ("unix" if first >= 1e8 else "clock")
+    meta = json.loads(row["meta"]) if row.get("meta") else {}
+    meta["ts_format"] = fmt
+    row["meta"] = json.dumps(meta)
+    if fmt == "unix":
+        row["start_time"] = first
+
+
+_FAST_COLS = ["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note"]
+
+
+def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser) -> pa.Table:
+    from ..dataset import EVENT_SCHEMA
+
+    parts = []
+    extra: list[dict[str, Any]] = []
+    if blocks:
+        c = pa.concat_tables([pa.table(b["c"]) for b in blocks])
+        u = pa.concat_tables([pa.table(b["u"]) for b in blocks])
+        r = pa.concat_tables([pa.table(b["r"]) for b in blocks])
+        joined, u_left, r_left = _pair(u, r)
+        extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
+        # map resumed lines of joined calls to the event's line (for -k stacks)
+        n_u = u_left.num_rows
+        u_full = u_left.select(["line", "pid", "ts", "syscall", "args"])
+        for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
+                       ("duration", pa.float64()), ("note", pa.string())):
+            u_full = u_full.append_column(k, pa.nulls(n_u, typ))
+        u_full = u_full.append_column("unfinished", pa.array(np.ones(n_u, bool)))
+        r_note = pc.if_else(
+            pc.is_null(r_left.column("note")), "resumed without start",
+            pc.binary_join_element_wise("resumed without start ", r_left.column("note"), ""),
+        ) if r_left.num_rows else pa.array([], pa.string())
+        r_full = r_left.set_column(r_left.schema.get_field_index("note"), "note", r_note)
+        pieces = [c.select(_FAST_COLS), joined.select(_FAST_COLS), r_full.select(_FAST_COLS)]
+        fastt = pa.concat_tables(
+            [_cast_fast(p) for p in pieces] + [_cast_fast(u_full.select([*_FAST_COLS, "unfinished"]))],
+            promote_options="default",
+        )
+        n = fastt.num_rows
+        fastt = fastt.append_column("kind", pa.array(["syscall"] * 1, pa.string()).take(pa.array(np.zeros(n, np.int64))))
+        if parser.default_pid is not None:
+            fastt = fastt.set_column(
+                fastt.schema.get_field_index("pid"), "pid",
+                pc.fill_null(fastt.column("pid"), parser.default_pid),
+            )
+        fastt = fastt.append_column("tid", fastt.column("pid"))
+        fastt = fastt.append_column("fd_paths", fd_paths_column(fastt.column("args").combine_chunks()))
+        parts.append(fastt)
+    if extra:
+        from .strace import events_to_table
+
+        ev = [StraceEvent(**{k: v for k, v in row.items() if k in StraceEvent._fields}) for row in extra]
+        parts.append(events_to_table(ev, "").drop_columns(["trace_id"]))
+    if slow:
+        from .strace import events_to_table
+
+        st = events_to_table(slow, "").drop_columns(["trace_id"])
+        parts.append(st)
+    if not parts:
+        return EVENT_SCHEMA.empty_table().drop_columns(["trace_id"])
+    schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
+    tables = [_conform(t, schema) for t in parts]
+    table = pa.concat_tables(tables).unify_dictionaries()
+    # event order: by the line the event starts on (slow events keep their emission order)
+    order = pc.sort_indices(table, sort_keys=[("line", "ascending"), ("seq", "ascending")])
+    table = table.take(order)
+    table = table.set_column(0, "seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    if parser.orphan_continuations:
+        table = _attach_continuations(table, parser.orphan_continuations, blocks)
+    return table
+
+
+def _cast_fast(t: pa.Table) -> pa.Table:
+    cols = {}
+    for f in t.schema:
+        col = t.column(f.name)
+        if f.name in ("syscall", "errno") and not pa.types.is_string(col.type):
+            col = pc.cast(col, pa.string())
+        cols[f.name] = col
+    return pa.table(cols)
+
+
+def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
+    n = t.num_rows
+    cols = []
+    for f in schema:
+        if f.name == "seq" and f.name not in t.column_names:
+            cols.append(pa.array(np.zeros(n, np.int64)))
+            continue
+        if f.name in t.column_names:
+            col = t.column(f.name)
+            if pa.types.is_dictionary(f.type):
+                if not pa.types.is_dictionary(col.type):
+                    col = pc.dictionary_encode(pc.cast(col, pa.string()))
+                col = pc.cast(col, f.type)
+            elif col.type != f.type:
+                col = pc.cast(col, f.type)
+            cols.append(col)
+        else:
+            cols.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _attach_continuations(table: pa.Table, conts: list[tuple[int, str, str]], blocks: list[dict[str, Any]]) -> pa.Table:
+    """-k stack / hex-dump lines whose event came from the fast path."""
+    lines = np.asarray(table.column("line"))
+    # a resumed line belongs to the event of its unfinished start: find it by pid order
+    stack = table.column("stack").to_pylist()
+    note = table.column("note").to_pylist()
+    res_lines: dict[int, int] = {}
+    if blocks:
+        # joined calls: map each resumed line to its start line (recomputed cheaply)
+        u = pa.concat_tables([pa.table(b["u"]) for b in blocks])
+        r = pa.concat_tables([pa.table(b["r"]) for b in blocks])
+        if u.num_rows and r.num_rows:
+            pid = np.concatenate([np.asarray(pc.fill_null(u.column("pid"), -1)),
+                                  np.asarray(pc.fill_null(r.column("pid"), -1))])
+            ln = np.concatenate([np.asarray(u.column("line")), np.asarray(r.column("line"))])
+            is_r = np.concatenate([np.zeros(u.num_rows, bool), np.ones(r.num_rows, bool)])
+            order = np.lexsort((ln, pid))
+            sl, sr, sp = ln[order], is_r[order], pid[order]
+            for k in range(1, len(order)):
+                if sr[k] and not sr[k - 1] and sp[k] == sp[k - 1]:
+                    res_lines[int(sl[k])] = int(sl[k - 1])
+    for target, kind, text in conts:
+        target = res_lines.get(target, target)
+        i = int(np.searchsorted(lines, target))
+        if i >= len(lines) or lines[i] != target:
+            continue
+        if kind == "stack":
+            stack[i] = text if stack[i] is None else stack[i] + "\n" + text
+        else:
+            note[i] = text if note[i] is None else note[i] + "\n" + text
+    table = table.set_column(table.schema.get_field_index("stack"), "stack", pa.array(stack, pa.string()))
+    return table.set_column(table.schema.get_field_index("note"), "note", pa.array(note, pa.string()))
 
 
 class _Prepend(io.RawIOBase):
@@ -82,6 +723,3 @@ class _Prepend(io.RawIOBase):
         data = self._fh.read(len(b))
         b[: len(data)] = data
         return len(data)
-
-
-__all__ = ["FIELDS", "parse_stream", "np", "pc"]

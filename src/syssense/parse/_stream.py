@@ -273,6 +273,7 @@ class StraceStreamParser:
         self._release(out)
         for ev in sorted(self._pending.values(), key=lambda e: e[_LINE] or 0):
             ev[_UNF] = True
+            ev[_FDP] = fd_paths_json(ev[_ARGS])
             self._emit(ev, out)
         self._pending.clear()
         return out
@@ -513,6 +514,7 @@ class StraceStreamParser:
         old = self._pending.pop(pid, None)
         if old is not None:  # a second unfinished call for one pid: the first never resumed
             old[_UNF] = True
+            old[_FDP] = fd_paths_json(old[_ARGS])
             self._emit(old, out)
         self._pending[pid] = ev
 
