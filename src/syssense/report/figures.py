@@ -333,14 +333,14 @@ def roc_figure(curves: Sequence[Mapping[str, Any]], title: str | None = None) ->
     with matplotlib.rc_context(_RC):
         fig = _figure(6, 5.2)
         ax = fig.add_subplot()
-        ax.set_title(title or "ROC curves (detection rate against false-alarm rate)")
+        ax.set_title(title or "ROC curves (detection rate against false-alarm rate)", wrap=True)
         ax.plot([0, 1], [0, 1], color=NEUTRAL, linestyle=":", linewidth=1, label="chance")
         for i, c in enumerate(curves):
             lab = str(c.get("label"))
             if c.get("auc") is not None:
                 lab += f" (AUC {float(c['auc']):.3f})"
             ax.step(np.asarray(c["fpr"], float), np.asarray(c["tpr"], float), where="post",
-                    color=OKABE_ITO[i % len(OKABE_ITO)], linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4],
+                    color=SCENARIO_PALETTE[i % len(SCENARIO_PALETTE)], linestyle=LINESTYLES[i % 4],
                     linewidth=1.6, label=lab)
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
@@ -355,15 +355,18 @@ def roc_figure(curves: Sequence[Mapping[str, Any]], title: str | None = None) ->
 
 
 def timing_figure(samples: Mapping[str, Iterable[float]], quantity: str = "inter-arrival time",
-                  baseline: str | None = "normal", title: str | None = None, bins: int = 50) -> Figure:
+                  baseline: str | Sequence[str] | None = "normal", title: str | None = None, bins: int = 50,
+                  panels: Mapping[str, Sequence[str]] | None = None) -> Figure:
     """Distributions of per-process inter-arrival times (or call durations), log scale.
 
     ``samples``: label -> seconds. Non-positive and missing values are dropped (a log
     has no timing when strace ran without -t/-T). Each distribution is a density-normalised
-    step histogram over log10 seconds; the baseline is drawn in black.
+    step histogram over log10 seconds; baseline labels are drawn in black. ``panels``
+    (panel title -> labels) splits the labels over several axes, e.g. one panel per
+    baseline with the scenarios compared with it.
     """
+    base = {baseline} if isinstance(baseline, str) else set(baseline or ())
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 4.2)
         title = title or f"Distribution of per-process {quantity}s (log scale)"
         clean = {}
         for k, v in samples.items():
@@ -372,21 +375,38 @@ def timing_figure(samples: Mapping[str, Iterable[float]], quantity: str = "inter
             if len(a):
                 clean[k] = np.log10(a)
         if not clean:
-            return _empty(fig, title, "no timestamps in these traces (capture with strace -ttt or -T)")
-        ax = fig.add_subplot()
+            return _empty(_figure(7.5, 4.2), title, "no timestamps in these traces (capture with strace -ttt or -T)")
+        groups = {t: [x for x in labels if x in clean] for t, labels in (panels or {"": list(clean)}).items()}
+        groups = {t: g for t, g in groups.items() if g}
+        if not groups:
+            groups = {"": list(clean)}
+        n = len(groups)
+        fig = _figure(7.5 if n == 1 else 4.4 * min(n, 3), 4.2 * ((n + 2) // 3))
+        axes = np.atleast_1d(fig.subplots((n + 2) // 3, min(n, 3), squeeze=False)).ravel()
         lo = min(float(a.min()) for a in clean.values())
         hi = max(float(a.max()) for a in clean.values())
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         colours = _Colours()
-        for label, a in clean.items():
-            colour = BASELINE_COLOUR if label == baseline else colours(label)
-            ax.hist(a, bins=edges, density=True, histtype="step", linewidth=2.0 if label == baseline else 1.4,
-                    color=colour, label=f"{label} (n={len(a):,}, median {10 ** np.median(a) * 1e6:.3g} µs)")
-        ax.set_xlabel(f"log10 {quantity} (seconds)")
-        ax.set_ylabel("density")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", frameon=False)
+        for ax, (ptitle, labels) in zip(axes, groups.items(), strict=False):
+            for label in labels:
+                a = clean[label]
+                is_base = label in base
+                ax.hist(a, bins=edges, density=True, histtype="step", linewidth=2.0 if is_base else 1.4,
+                        color=BASELINE_COLOUR if is_base else colours(label),
+                        label=f"{label} (n={len(a):,}, median {10 ** np.median(a) * 1e6:.3g} µs, "
+                              f"mean {np.mean(10 ** a) * 1e6:.3g} µs)")
+            ax.set_xlabel(f"log10 {quantity} (seconds)")
+            ax.set_ylabel("density")
+            if ptitle:
+                ax.set_title(ptitle, fontsize=9)
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="upper right", frameon=False, fontsize=7)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        if n == 1 and not next(iter(groups)):
+            axes[0].set_title(title)
+        else:
+            fig.suptitle(title, fontsize=11)
         return fig
 
 

@@ -212,13 +212,20 @@ def build_context(
         roc_caption = (f"{curves[0]['negatives']} held-out baseline traces (negative) against {curves[0]['positives']} "
                        "traces of the other scenarios (positive); AUC: " + ", ".join(f"k={c['k']} {c['auc']:.3f}" for c in curves))
     timing_imgs = []
-    samples = A.timing_samples(dataset, "category")
+    samples = A.timing_samples(dataset, "scenario")
+    # one panel per baseline scenario, with the scenarios compared with it (as for frequencies)
+    panels: dict[str, list[str]] = {}
+    for s, bases in pairs.items():
+        key = " + ".join(bases)
+        panels.setdefault(key, list(bases))
+        panels[key].append(s)
+    panels = {f"{', '.join(v[len(k.split(' + ')):])} against {k}": v for k, v in panels.items()}
     for qname in ("inter-arrival time", "duration"):
         per = {g: d[qname] for g, d in samples.items() if qname in d}
         if per:
-            base_label = baseline if baseline in per else None
             timing_imgs.append((f"Distribution of per-process system-call {qname}s",
-                                embed(f"timing-{qname.split()[0]}", F.timing_figure(per, quantity=qname, baseline=base_label))))
+                                embed(f"timing-{qname.split()[0]}", F.timing_figure(
+                                    per, quantity=qname, baseline=sorted({b for v in pairs.values() for b in v}), panels=panels or None))))
     if not timing_imgs:
         warnings.append("no timestamps or durations in these traces: capture with strace -ttt -T for timing figures")
 
