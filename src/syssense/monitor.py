@@ -61,11 +61,12 @@ STRACE_FLAGS = ("-f", "-ttt", "-T", "-yy")
 #: (resumed calls, signals, strace messages) is not a call.
 _LINE_RE = re.compile(
     rb"^(?:(?:\[pid +)?(\d+)\]? +)?(?:(\d+(?:\.\d+)?|\d\d:\d\d:\d\d(?:\.\d+)?) +)?"
-    rb"(?:([A-Za-z_][A-Za-z0-9_]*)\(|(\+\+\+) (?:exited|killed))?",
+    rb"(?:([A-Za-z_][A-Za-z0-9_]*)\(|(\+\+\+) (?:exited|killed))?[^\n]*\n",
     re.MULTILINE,
 )
-# The pattern can match the empty string, so ``findall`` returns exactly one tuple per
-# line start: tuple i is line i, and line numbers come for free.
+# Every part but the newline is optional and the rest of the line is consumed, so
+# ``findall`` returns exactly one tuple per line (tuple i is line i: line numbers come
+# for free) and the regex engine never tries a match in the middle of a line.
 
 #: detectors whose normal database is a set of windows (set lookup fast path)
 _SET_DETECTORS = ("stide",)
@@ -107,19 +108,9 @@ class Alert:
 # ----------------------------------------------------------------------------- scoring
 
 
-def _ints(a: np.ndarray) -> np.ndarray:
-    """Byte-string pids to int64 (a missing pid prefix is pid 0)."""
-    if (a == b"").any():
-        a = np.where(a == b"", b"0", a)
-    return a.astype(np.int64)
-
-
-def _floats(a: np.ndarray) -> np.ndarray:
-    """Byte-string ``-ttt`` timestamps to float64 (NaN when absent or clock time)."""
-    try:
-        return a.astype(np.float64)
-    except ValueError:
-        return np.array([float(x) if x and b":" not in x else np.nan for x in a.tolist()], dtype=np.float64)
+def _ts(x: bytes) -> float:
+    """A ``-ttt`` timestamp (NaN when absent or a clock time)."""
+    return float(x) if x and b":" not in x else float("nan")
 
 
 def _model_k(model: Detector) -> int:
@@ -384,7 +375,8 @@ class Monitor:
         self.max_pids = max_pids
         self.on_alert = on_alert
         self._names: list[str] = list(Vocabulary().names)  # global id -> name (0, 1 reserved)
-        self._gid: dict[bytes, int] = {}
+        self._gid: dict[bytes, int] = {b"": -1}
+        self._pid_cache: dict[bytes, int] = {}
         self._maps: list[np.ndarray] = [np.zeros(0, np.int32) for _ in self.scorers]
         self._procs: OrderedDict[int, _Proc] = OrderedDict()
         self._buf = b""
@@ -425,19 +417,13 @@ class Monitor:
         return alerts
 
     # ------------------------------------------------------------------ core
-    def _gids(self, names: list[bytes]) -> np.ndarray:
-        get = self._gid.get
-        ids = [get(n, -1) for n in names]
-        if -1 in ids:
-            for i, n in enumerate(names):
-                if ids[i] == -1:
-                    g = self._gid.get(n)
-                    if g is None:
-                        g = len(self._names)
-                        self._gid[n] = g
-                        self._names.append(n.decode("ascii", "replace"))
-                    ids[i] = g
-        return np.asarray(ids, dtype=np.int32)
+    def _new_name(self, name: bytes) -> int:
+        g = self._gid.get(name)
+        if g is None:
+            g = len(self._names)
+            self._gid[name] = g
+            self._names.append(name.decode("ascii", "replace"))
+        return g
 
     def _map(self, j: int) -> np.ndarray:
         m = self._maps[j]
@@ -460,26 +446,41 @@ class Monitor:
             self._procs.move_to_end(pid)
         return p
 
+    def _pid_ints(self, pid_b: Sequence[bytes]) -> np.ndarray:
+        cache = self._pid_cache
+        out = [cache.get(p, -1) for p in pid_b]
+        if -1 in out:
+            if len(cache) > 1_000_000:  # bounded: pids are reused and recycled
+                cache.clear()
+            for i, p in enumerate(pid_b):
+                if out[i] == -1:
+                    out[i] = cache[p] = int(p) if p else 0
+        return np.array(out, dtype=np.int64)
+
     def _process(self, text: bytes) -> list[Alert]:
         """Scan whole lines (``text`` ends with a newline) and score their calls."""
-        n_lines = text.count(b"\n")
         base = self._line_base
-        self._line_base += n_lines
-        rows = _LINE_RE.findall(text)[:n_lines]  # one tuple per line
+        rows = _LINE_RE.findall(text)  # one tuple per line
+        self._line_base += len(rows)
         if not rows:
             return []
         pid_b, ts_b, name_b, exit_b = zip(*rows, strict=True)
-        names = np.array(name_b)
-        is_call = names != b""
-        is_end = np.array(exit_b) != b""
-        if not is_call.any() and not is_end.any():
+        get = self._gid.get
+        ids = [get(n, -2) for n in name_b]  # b"" (not a call) is -1, a new name -2
+        if -2 in ids:
+            for i, n in enumerate(name_b):
+                if ids[i] == -2:
+                    ids[i] = self._new_name(n)
+        gid_all = np.array(ids, dtype=np.int32)
+        call_idx = np.flatnonzero(gid_all >= 0)
+        exits = (np.array([i for i, e in enumerate(exit_b) if e], dtype=np.int64)
+                 if b"+++ " in text else np.zeros(0, np.int64))
+        if not len(call_idx) and not len(exits):
             return []
-        pids_all = np.array(pid_b)
+        call_pids = self._pid_ints([pid_b[i] for i in call_idx.tolist()]) if len(call_idx) < len(rows) \
+            else self._pid_ints(pid_b)
+        exit_pids = self._pid_ints([pid_b[i] for i in exits.tolist()]) if len(exits) else np.zeros(0, np.int64)
         alerts: list[Alert] = []
-        exits = np.flatnonzero(is_end)
-        call_idx = np.flatnonzero(is_call)
-        call_pids = _ints(pids_all[call_idx])
-        exit_pids = _ints(pids_all[exits]) if len(exits) else np.zeros(0, np.int64)
         # split the batch only where a pid ends and then appears again (pid reuse);
         # otherwise score the whole batch at once and drop ended processes after it
         cuts: list[int] = []
@@ -488,13 +489,14 @@ class Monitor:
             last_call = dict(zip(uniq.tolist(), (call_idx[::-1][first_rev]).tolist(), strict=True))
             cuts = [int(e) for e, q in zip(exits, exit_pids.tolist(), strict=True) if last_call.get(q, -1) > e]
         prev = 0
-        ts_all = np.array(ts_b)
         for b in [*cuts, len(rows)]:
-            sel = (call_idx >= prev) & (call_idx < b)
+            if prev == 0 and b == len(rows):
+                sel = slice(None)
+            else:
+                sel = (call_idx >= prev) & (call_idx < b)
             idx = call_idx[sel]
             if len(idx):
-                alerts += self._score(call_pids[sel], self._gids(names[idx].tolist()), base + 1 + idx,
-                                      _floats(ts_all[idx]))
+                alerts += self._score(call_pids[sel], gid_all[idx], base + 1 + idx, idx, ts_b)
             ended = (exits >= prev) & (exits <= b) if b < len(rows) else exits >= prev
             for q in exit_pids[ended].tolist():
                 alerts += self._finish(int(q))
@@ -503,8 +505,11 @@ class Monitor:
             alerts.sort(key=lambda a: (a.line, a.model))
         return alerts
 
-    def _score(self, pids: np.ndarray, gids: np.ndarray, lines: np.ndarray, ts: np.ndarray) -> list[Alert]:
-        """Score a batch of calls: all processes and windows of one model at once."""
+    def _score(self, pids: np.ndarray, gids: np.ndarray, lines: np.ndarray, rows: np.ndarray,
+               ts_b: Sequence[bytes]) -> list[Alert]:
+        """Score a batch of calls: all processes and windows of one model at once.
+
+        ``rows`` index ``ts_b`` (timestamps as text, converted only where needed)."""
         self.events += len(gids)
         alerts: list[Alert] = []
         order = np.argsort(pids, kind="stable")
@@ -577,7 +582,7 @@ class Monitor:
                 tail_len = len(p.gtail)
                 # the window's last call is new in this batch (end > tail_len)
                 last = g[end - 1 - tail_len]
-                t = float(ts[last])
+                t = _ts(ts_b[rows[last]])
                 a = Alert(
                     model=sc.name,
                     detector=sc.detector,
@@ -596,7 +601,8 @@ class Monitor:
             if keep > 0:
                 # lines / timestamps of the tail are kept for short-process alerts
                 p.gl_lines = np.concatenate([p.gl_lines, lines[g]])[-keep:]
-                p.gl_ts = np.concatenate([p.gl_ts, ts[g]])[-keep:]
+                new_ts = np.array([_ts(ts_b[r]) for r in rows[g[-keep:]].tolist()], dtype=np.float64)
+                p.gl_ts = np.concatenate([p.gl_ts, new_ts])[-keep:]
                 p.gtail = gs[-keep:]
             p.count += len(g)
         if self.on_alert is not None:
@@ -893,6 +899,8 @@ def scan_sequences(text: bytes | str, vocab: Vocabulary | None = None, trace_id:
     """
     if isinstance(text, str):
         text = text.encode()
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
     per: dict[int, list[str]] = {}
     order: list[int] = []
     for pid_b, _ts, name, _end in _LINE_RE.findall(text):
