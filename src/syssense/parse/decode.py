@@ -1,0 +1,328 @@
+"""Typed decoding of strace argument text, on demand (DESIGN.md "The tables").
+
+The events table keeps arguments as the raw text strace printed; :func:`decode_args`
+turns one argument list into JSON values, the record posix-omni-parser gave its users
+but with real types instead of placeholders:
+
+=================================  ==============================================
+strace prints                      decoded as
+=================================  ==============================================
+``42``, ``-1``, ``0x1f``, ``0755``  int (hex and C octal resolved)
+``"a\\n\\x41"``                       ``"a\\nA"`` (C escapes resolved)
+``"abc"...``                         ``{"string": "abc", "truncated": true}``
+``O_RDONLY|O_CLOEXEC``                ``["O_RDONLY", "O_CLOEXEC"]`` (flag set)
+``AT_FDCWD``, ``SIG_SETMASK``         ``"AT_FDCWD"`` (a named constant)
+``NULL``                              ``null``
+``{st_mode=S_IFREG|0644, ...}``       ``{"st_mode": ["S_IFREG", 420], "...": true}``
+``[1, 2]``, ``[INT TERM]``            ``[1, 2]``, ``["INT", "TERM"]``
+``~[KILL STOP]``                      ``{"not": ["KILL", "STOP"]}``
+``3</etc/passwd>``                    ``{"fd": 3, "path": "/etc/passwd"}``
+``0x7ffc /* 39 vars */``              ``{"value": 140720308486140, "comment": "39 vars"}``
+``[128 => 16]``                       ``[{"in": 128, "out": 16}]``
+``@"name"``                           ``{"abstract": "name"}`` (abstract socket)
+``makedev(0x88, 0)``                  ``{"call": "makedev", "args": [136, 0]}``
+``...``                               ``{"...": true}`` (strace elided the rest)
+anything else (``a && b == 0``)       the text itself, as a string
+=================================  ==============================================
+
+Bytes that are not UTF-8 stay visible as ``\\xNN`` escapes. Decoding never raises: text
+that does not parse comes back as strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["decode_args", "decode_args_json", "decode_value", "unescape"]
+
+_PATH = r"(?:[^>\[]|\[[^\]]*\])*"
+_TOKEN = re.compile(
+    r'(?P<str>"(?:[^"\\]|\\.)*")(?P<trunc>\.\.\.)?'
+    r"|(?P<comment>/\*.*?\*/)"
+    r"|(?P<special><\.\.\. [^>]*>)"
+    r"|(?P<ell>\.\.\.)"
+    r"|(?P<arrow>=>)"
+    r"|(?P<num>-?0x[0-9a-fA-F]+|-?\d+(?:\.\d+)?)(?:<(?!<)(?P<npath>" + _PATH + r")>)?"
+    r"|(?P<ident>[A-Za-z_][\w.]*)(?:<(?!<)(?P<ipath>" + _PATH + r")>)?"
+    r"|(?P<ws>\s+)"
+    r"|(?P<punct>&&|\|\||==|!=|<<|>>|<=|>=|[{}\[\](),=|~@&!*+<>:?/%^-])",
+    re.S,
+)
+_ESC = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)", re.S)
+_SIMPLE_ESC = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f", "a": b"\a",
+               "b": b"\b", "e": b"\x1b", '"': b'"', "\\": b"\\", "'": b"'", "?": b"?"}
+_CLOSE = {"{": "}", "[": "]", "(": ")"}
+_ELLIPSIS = {"...": True}
+
+
+def unescape(body: str) -> str:
+    """Resolve C escapes of a strace string body (without quotes)."""
+    if "\\" not in body:
+        return body
+    out = bytearray()
+    pos = 0
+    for m in _ESC.finditer(body):
+        out += body[pos : m.start()].encode("utf-8")
+        e = m.group(1)
+        if e[0] == "x" and len(e) > 1:
+            out.append(int(e[1:], 16))
+        elif e[0] in "01234567":
+            out.append(int(e, 8) & 0xFF)
+        else:
+            out += _SIMPLE_ESC.get(e, e.encode("utf-8"))
+        pos = m.end()
+    out += body[pos:].encode("utf-8")
+    return out.decode("utf-8", "backslashreplace")
+
+
+def _int(text: str) -> int | float:
+    neg = text.startswith("-")
+    t = text[1:] if neg else text
+    if t.startswith("0x"):
+        v: int | float = int(t, 16)
+    elif "." in t:
+        v = float(t)
+    elif len(t) > 1 and t.startswith("0") and t.isdigit() and "8" not in t and "9" not in t:
+        v = int(t, 8)
+    else:
+        v = int(t)
+    return -v if neg else v
+
+
+def _k(t: re.Match[str]) -> str | None:
+    """The token kind (a token with a sub-group reports that as its lastgroup)."""
+    if t.group("str") is not None:
+        return "str"
+    if t.group("num") is not None:
+        return "num"
+    if t.group("ident") is not None:
+        return "ident"
+    return t.lastgroup
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        all_toks = list(_TOKEN.finditer(text))
+        self.toks = [m for m in all_toks if m.lastgroup != "ws"]
+        self.i = 0
+        covered = sum(m.end() - m.start() for m in all_toks)
+        if covered != len(text):
+            raise ValueError("untokenizable")
+
+    def peek(self) -> re.Match[str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def parse_list(self, close: str | None) -> list[Any]:
+        """Comma-separated values up to ``close`` (consumed) or the end."""
+        items: list[Any] = []
+        while True:
+            t = self.peek()
+            if t is None:
+                if close is not None:
+                    raise ValueError("unclosed")
+                return items
+            if t.lastgroup == "punct" and t.group() == close:
+                self.i += 1
+                return items
+            if t.lastgroup == "punct" and t.group() == ",":
+                self.i += 1
+                continue
+            items.extend(self.parse_value(close, in_array=close == "]"))
+
+    def _primary(self, close: str | None) -> Any:
+        t = self.toks[self.i]
+        kind = _k(t)
+        self.i += 1
+        if kind == "str":
+            s = unescape(t.group("str")[1:-1])
+            if t.group("trunc"):
+                return {"string": s, "truncated": True}
+            return s
+        if kind == "num":
+            v = _int(t.group("num"))
+            if t.group("npath") is not None:
+                return {"fd": v, "path": unescape(t.group("npath"))}
+            return v
+        if kind == "ident":
+            name = t.group("ident")
+            if t.group("ipath") is not None:
+                return {"fd": name, "path": unescape(t.group("ipath"))}
+            nxt = self.peek()
+            if nxt is not None and nxt.group() == "(" and nxt.start() == t.end():
+                self.i += 1
+                return {"call": name, "args": self.parse_list(")")}
+            if name == "NULL":
+                return None
+            return name
+        if kind == "ell":
+            return _ELLIPSIS
+        if kind == "special":
+            return t.group()
+        if kind == "punct":
+            p = t.group()
+            if p == "{":
+                return self._struct(self.parse_list_pairs("}"))
+            if p == "[":
+                return self.parse_list("]")
+            if p == "(":
+                inner = self.parse_list(")")
+                return inner[0] if len(inner) == 1 else inner
+            if p == "~":
+                nxt = self.peek()
+                if nxt is not None and nxt.group() == "[":
+                    self.i += 1
+                    return {"not": self.parse_list("]")}
+            if p == "@":
+                nxt = self.peek()
+                if nxt is not None and _k(nxt) == "str":
+                    v = self._primary(close)
+                    return {"abstract": v}
+            raise _Raw()
+        if kind == "comment":  # pragma: no cover - handled by caller
+            return None
+        raise _Raw()
+
+    def parse_list_pairs(self, close: str) -> list[tuple[str | None, Any]]:
+        items: list[tuple[str | None, Any]] = []
+        while True:
+            t = self.peek()
+            if t is None:
+                raise ValueError("unclosed")
+            if t.lastgroup == "punct" and t.group() == close:
+                self.i += 1
+                return items
+            if t.lastgroup == "punct" and t.group() == ",":
+                self.i += 1
+                continue
+            key = None
+            nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+            if _k(t) == "ident" and nxt is not None and nxt.group() == "=" and t.group("ipath") is None:
+                key = t.group("ident")
+                self.i += 2
+            for v in self.parse_value(close, in_array=False):
+                items.append((key, v))
+                key = None
+
+    @staticmethod
+    def _struct(pairs: list[tuple[str | None, Any]]) -> Any:
+        if pairs and all(k is None for k, _ in pairs):
+            if len(pairs) == 1 and pairs[0][1] is not _ELLIPSIS:
+                return {"_0": pairs[0][1]}
+            return {("..." if v is _ELLIPSIS else f"_{i}"): (True if v is _ELLIPSIS else v)
+                    for i, (_, v) in enumerate(pairs)}
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(pairs):
+            if v is _ELLIPSIS and k is None:
+                out["..."] = True
+            else:
+                out[k if k is not None else f"_{i}"] = v
+        return out
+
+    def parse_value(self, close: str | None, in_array: bool) -> list[Any]:
+        """One comma-delimited element; several for space-separated sets (``[INT TERM]``)."""
+        start = self.i
+        items: list[Any] = []
+        flags = False
+        comment = None
+        try:
+            while True:
+                t = self.peek()
+                if t is None:
+                    break
+                g = t.group()
+                if t.lastgroup == "punct" and (g == "," or g == close or g in ")]}"):
+                    break
+                if t.lastgroup == "comment":
+                    comment = g[2:-2].strip()
+                    self.i += 1
+                    continue
+                if t.lastgroup == "arrow":
+                    self.i += 1
+                    out = self.parse_value(close, in_array)
+                    cur = items[-1] if items else None
+                    items = [{"in": cur, "out": out[0] if len(out) == 1 else out}]
+                    break
+                if t.lastgroup == "punct" and g == "|":
+                    flags = True
+                    self.i += 1
+                    continue
+                items.append(self._primary(close))
+        except _Raw:
+            return [self._raw_from(start, close)]
+        if flags:
+            value: Any = items
+        elif len(items) == 1:
+            value = items[0]
+        elif not items:
+            value = None
+        elif in_array:
+            return items
+        else:
+            value = self._raw_text(start)
+        if comment is not None:
+            value = {"value": value, "comment": comment}
+        return [value]
+
+    def _raw_text(self, start: int) -> str:
+        end = self.toks[self.i - 1].end() if self.i > start else self.toks[start].start()
+        return self.text[self.toks[start].start() : end].strip()
+
+    def _raw_from(self, start: int, close: str | None) -> str:
+        """Skip to the end of this element (balanced) and return its text."""
+        depth = 0
+        self.i = start
+        while self.i < len(self.toks):
+            t = self.toks[self.i]
+            g = t.group()
+            if t.lastgroup == "punct":
+                if g in "{[(" and len(g) == 1:
+                    depth += 1
+                elif g in "}])" and len(g) == 1:
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif g == "," and depth == 0:
+                    break
+            self.i += 1
+        return self._raw_text(start)
+
+
+class _Raw(Exception):
+    """Not a shape we type: keep the element's text."""
+
+
+@lru_cache(maxsize=1 << 16)
+def decode_args_json(args_text: str | None) -> str:
+    """:func:`decode_args` as JSON text (cached: repeated argument lists are common)."""
+    return json.dumps(_decode(args_text), ensure_ascii=False)
+
+
+def _decode(args_text: str | None) -> list[Any]:
+    if args_text is None:
+        return []
+    text = args_text.strip()
+    if not text:
+        return []
+    try:
+        p = _Parser(text)
+        out = p.parse_list(None)
+        if p.i != len(p.toks):
+            raise ValueError("trailing")
+        return out
+    except (ValueError, IndexError, RecursionError):
+        return [text]
+
+
+def decode_args(args_text: str | None) -> list[Any]:
+    """Typed JSON values of one strace argument list (see the module table)."""
+    return json.loads(decode_args_json(args_text))
+
+
+def decode_value(text: str) -> Any:
+    """One value (a return annotation, a signal's siginfo) decoded like an argument."""
+    out = decode_args(text)
+    return out[0] if len(out) == 1 else out
