@@ -61,7 +61,7 @@ STRACE_FLAGS = ("-f", "-ttt", "-T", "-yy")
 #: (resumed calls, signals, strace messages) is not a call.
 _LINE_RE = re.compile(
     rb"^(?:(?:\[pid +)?(\d+)\]? +)?(?:(\d+(?:\.\d+)?|\d\d:\d\d:\d\d(?:\.\d+)?) +)?"
-    rb"(?:([A-Za-z_][A-Za-z0-9_]*)\(|(\+\+\+) (?:exited|killed))?[^\n]*\n",
+    rb"([A-Za-z_][A-Za-z0-9_]*(?=\()|\+\+\+(?= (?:exited|killed)))?[^\n]*\n",
     re.MULTILINE,
 )
 # Every part but the newline is optional and the rest of the line is consumed, so
@@ -375,7 +375,7 @@ class Monitor:
         self.max_pids = max_pids
         self.on_alert = on_alert
         self._names: list[str] = list(Vocabulary().names)  # global id -> name (0, 1 reserved)
-        self._gid: dict[bytes, int] = {b"": -1}
+        self._gid: dict[bytes, int] = {b"": -1, b"+++": -3}
         self._pid_cache: dict[bytes, int] = {}
         self._maps: list[np.ndarray] = [np.zeros(0, np.int32) for _ in self.scorers]
         self._procs: OrderedDict[int, _Proc] = OrderedDict()
@@ -464,22 +464,21 @@ class Monitor:
         self._line_base += len(rows)
         if not rows:
             return []
-        pid_b, ts_b, name_b, exit_b = zip(*rows, strict=True)
+        pid_b, ts_b, name_b = zip(*rows, strict=True)
         get = self._gid.get
-        ids = [get(n, -2) for n in name_b]  # b"" (not a call) is -1, a new name -2
+        ids = [get(n, -2) for n in name_b]  # b"" (not a call) is -1, "+++" -3, a new name -2
         if -2 in ids:
             for i, n in enumerate(name_b):
                 if ids[i] == -2:
                     ids[i] = self._new_name(n)
         gid_all = np.array(ids, dtype=np.int32)
         call_idx = np.flatnonzero(gid_all >= 0)
-        exits = (np.array([i for i, e in enumerate(exit_b) if e], dtype=np.int64)
-                 if b"+++ " in text else np.zeros(0, np.int64))
+        exits = np.flatnonzero(gid_all == -3)
         if not len(call_idx) and not len(exits):
             return []
-        call_pids = self._pid_ints([pid_b[i] for i in call_idx.tolist()]) if len(call_idx) < len(rows) \
-            else self._pid_ints(pid_b)
-        exit_pids = self._pid_ints([pid_b[i] for i in exits.tolist()]) if len(exits) else np.zeros(0, np.int64)
+        pids_all = self._pid_ints(pid_b)
+        call_pids = pids_all[call_idx]
+        exit_pids = pids_all[exits]
         alerts: list[Alert] = []
         # split the batch only where a pid ends and then appears again (pid reuse);
         # otherwise score the whole batch at once and drop ended processes after it
@@ -903,8 +902,8 @@ def scan_sequences(text: bytes | str, vocab: Vocabulary | None = None, trace_id:
         text += b"\n"
     per: dict[int, list[str]] = {}
     order: list[int] = []
-    for pid_b, _ts, name, _end in _LINE_RE.findall(text):
-        if not name:
+    for pid_b, _ts, name in _LINE_RE.findall(text):
+        if not name or name == b"+++":
             continue
         pid = int(pid_b) if pid_b else 0
         if pid not in per:
