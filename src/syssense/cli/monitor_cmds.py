@@ -160,11 +160,10 @@ def _print_summary(summary: MonitorSummary, human, as_json: bool) -> None:
             "model": m["model"],
             "detector": m["detector"],
             "k": m["k"],
-            "lookup": m["lookup"],
             "threshold": m["threshold"],
             "windows": m["windows"],
             "anomalous": m["anomalous"],
-            "mismatch rate": m["mismatch_rate"],
+            "rate": m["mismatch_rate"],
             "max LFC": m["max_lfc"],
             "alerts": m["alerts"],
         }
