@@ -291,8 +291,20 @@ def demo_cmd(output: str, runs: int, sets: str, k: int, ks: str) -> None:
         top_q = max(qd.items(), key=lambda x: (x[1], -QUADRANTS.index(x[0])))[0] if qd else ""
         rows.append({"scenario": key[0], "mode": key[1], "windows": r["windows"], f"coverage k={k}": r["coverage"],
                      "max LFC": r["max_lfc"], "usual quadrant": top_q})
-    console.print(rich_table(rows, title=f"syssense demo ({len(ds)} traces, {time.monotonic() - t0:.0f} s, capture {t_capture:.0f} s)",
-                             float_fmt="{:.3f}"))
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"syssense demo: {len(ds)} traces in {time.monotonic() - t0:.0f} s (capture {t_capture:.0f} s)",
+                  box=box.SIMPLE_HEAD)
+    cols = list(rows[0]) if rows else []
+    if console.width < 110:  # narrow terminal: keep what matters, without truncation
+        cols = [c for c in cols if c not in ("windows", "mode")]
+    for col in cols:
+        numeric = col in ("windows", f"coverage k={k}", "max LFC")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "usual quadrant")
+    for r in rows:
+        table.add_row(*[f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols])
+    console.print(table)
     console.print(f"report: [bold]{report.resolve()}[/bold]")
     console.print(f"data:   {data_dir}")
 
