@@ -323,11 +323,10 @@ def _process_block(data: bytes, base: int, head_rx: str) -> dict[str, Any]:
         "args": _slices(pbuf, np.minimum(argstart[ri], cp[ri]), cp[ri]),
         **_tail_fields(ri),
     }
-    first_pid = None
-    if pid is not None and pid.null_count < n:
-        k = int(np.argmax(np.asarray(pc.is_valid(pid))))
-        first_pid = int(pid[k].as_py())
-    out["first_pid"] = first_pid
+    out["first"] = None
+    if fast_c.any() or fast_u.any():
+        k = int(np.argmax(fast_c | fast_u))
+        out["first"] = (base + k + 1, None if pid is None or not pid[k].is_valid else int(pid[k].as_py()))
     return out
 
 
@@ -536,10 +535,12 @@ def parse_stream(
             while pending:
                 res = pending.pop(0).result()
                 submit()
-                if parser.first_pid is None and res["first_pid"] is not None:
-                    parser.first_pid = res["first_pid"]
                 for ln, text in zip(*res["slow"], strict=True):
+                    if not parser.first_pid_set and res["first"] is not None and ln > res["first"][0]:
+                        parser.first_pid, parser.first_pid_set = res["first"][1], True
                     feed(int(ln), text)
+                if not parser.first_pid_set and res["first"] is not None:
+                    parser.first_pid, parser.first_pid_set = res["first"][1], True
                 n_total += res["n"] - len(res["slow"][1])
                 fast_tables.append(res)
                 if progress is not None:

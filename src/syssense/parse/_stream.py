@@ -85,8 +85,9 @@ STOPPED_RE = re.compile(r"--- stopped by (?P<sig>\S+) ---$")
 EXITED_RE = re.compile(r"\+\+\+ exited with (?P<code>-?\d+) \+\+\+$")
 KILLED_RE = re.compile(r"\+\+\+ killed by (?P<sig>\S+?)(?: \((?P<core>core dumped)\))? \+\+\+$")
 SUPERSEDED_RE = re.compile(r"\+\+\+ superseded by execve in pid (?P<pid>\d+) \+\+\+$")
-PROCESS_RE = re.compile(r"strace: Process (?P<pid>\d+) (?P<what>attached|detached)\b(?P<more>.*)$")
-EMBEDDED_PROCESS_RE = re.compile(r"strace: Process \d+ (?:attached|detached)")
+PROCESS_RE = re.compile(r"(?:\S*/)?strace: Process (?P<pid>\d+) (?P<what>attached|detached)\b(?P<more>.*)$")
+EMBEDDED_PROCESS_RE = re.compile(r"(?:(?:/[^\s/>]+)*/)?strace: Process \d+ (?:attached|detached)")
+STRACE_MSG_RE = re.compile(r"(?:\S*/)?strace: ")
 PERSONALITY_RE = re.compile(r"\[ Process PID=(?P<pid>\d+) runs in (?P<mode>.+?) mode\. \]$")
 FDPATH_RE = re.compile(r"(?<![\w<])(\d+|AT_FDCWD)<(" + PATH_PAT + r")>")
 STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -236,13 +237,15 @@ class StraceStreamParser:
         self.messages: list[str] = []
         self.personality: list[str] = []
         self.first_exit: tuple[int | None, str, int | None] | None = None  # (pid, kind, value)
-        self.first_pid: int | None = None
+        self.first_pid: int | None = None  # the traced command's pid: its exit is the run's
+        self.first_pid_set = False
         self.start_ts: float | None = None
         # (target line, kind, text) for continuation lines whose event the caller holds
         self.orphan_continuations: list[tuple[int, str, str]] = []
         self._last_seen: int | None = None
         self._last_was_cont = False
         self._cont_target: list[Any] | int | None = None
+        self._cut: tuple[int | None, int] | None = None  # a call cut by an strace message
 
     # ----------------------------------------------------------------- public API
 
@@ -385,6 +388,11 @@ class StraceStreamParser:
             self._continuation(line, line_no, "dump", out)
             return
         self._last_was_cont = False
+        if self._cut is not None:
+            cut_pid, cut_line = self._cut
+            self._cut = None
+            if cut_line == line_no - 1 and self._continue_cut(cut_pid, line, out):
+                return
         if not line.strip():
             self.n_lines -= 1  # blank lines are not counted as log lines
             self._cont_target = None
@@ -396,12 +404,14 @@ class StraceStreamParser:
         body = line[m.end():] if m else line
         pid_text = m.group("pid") or m.group("bpid") if m else None
         pid = int(pid_text) if pid_text else self.default_pid
-        if pid is not None and self.first_pid is None:
-            self.first_pid = pid
         saved = (self.ts_format, self._rel_clock, self.start_ts)
         ts = self._ts(m) if m else None
         unparsed_before = self.n_unparsed + sum(1 for e in out if e.kind == "unparsed")
+        if not self.first_pid_set and CALL_RE.match(body):
+            self.first_pid, self.first_pid_set = pid, True
         ev = self._body(body, line, line_no, pid, ts, m, out)
+        if not self.first_pid_set and ev is not None and ev[_KIND] != "unparsed":
+            self.first_pid, self.first_pid_set = ev[_PID], True
         if ev is None and ts is not None and self._held is not None and self._held[_KIND] == "unparsed" \
                 and self._held[_LINE] == line_no and unparsed_before >= 0:
             # a line we could not read says nothing about the timestamp format
@@ -459,7 +469,7 @@ class StraceStreamParser:
             rm = RESUMED_RE.match(body)
             if rm:
                 return self._resumed(rm.group("name"), rm.group("rest"), line, line_no, pid, ts, m, out)
-        elif c == "s" and body.startswith("strace: "):
+        elif STRACE_MSG_RE.match(body):
             pm = PROCESS_RE.match(body)
             if pm:
                 kind = "attach" if pm.group("what") == "attached" else "detach"
@@ -509,6 +519,36 @@ class StraceStreamParser:
         ev[_ARGS] = cm.group("rest")
         self._decorate(ev, m)
         self._park(p, ev, out)
+        self._cut = (p, line_no)
+
+    def _continue_cut(self, pid: int | None, line: str, out: list[StraceEvent]) -> bool:
+        """The line after a call cut by ``strace: Process N attached``: its rest, if it is."""
+        ev = self._pending.get(pid)
+        if ev is None:
+            return False
+        stripped = line.strip()
+        if stripped == "<detached ...>":
+            del self._pending[pid]
+            ev[_ARGS] = ev[_ARGS].rstrip(" ")
+            ev[_UNF] = True
+            ev[_NOTE] = "detached"
+            ev[_FDP] = fd_paths_json(ev[_ARGS])
+            self._hold(ev, out)
+            self._cont_target = ev
+            return True
+        m = PREFIX_RE.match(line)
+        body = line[m.end():] if m else line
+        if CALL_RE.match(body) or body.startswith(("<... ", "--- ", "+++ ", "[")) or STRACE_MSG_RE.match(body):
+            return False
+        if line.endswith("<unfinished ...>"):
+            ev[_ARGS] += line[: -len(UNFINISHED)] if line.endswith(UNFINISHED) else line[:-16]
+            return True
+        if self._complete(ev, line):
+            del self._pending[pid]
+            self._hold(ev, out)
+            self._cont_target = ev
+            return True
+        return False
 
     def _park(self, pid: int | None, ev: list[Any], out: list[StraceEvent]) -> None:
         old = self._pending.pop(pid, None)
