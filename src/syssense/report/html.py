@@ -75,6 +75,18 @@ def _compare_rows(dataset: Dataset, baseline: str, ks: Sequence[int], by: GroupB
     return rows
 
 
+def _evaluate(dataset: Dataset, k: int, by: GroupBy) -> Any:
+    """:func:`syssense.evaluate.evaluate` of every detector at k, when labels allow it (else None)."""
+    labels = set(dataset.traces.column("label").to_pylist())
+    if not {"normal", "anomalous"} <= labels:
+        return None
+    try:
+        from ..evaluate import evaluate  # noqa: PLC0415 - optional, written by another stage
+    except ImportError:
+        return None
+    return evaluate(dataset, detectors="all", ks=[k], n_bootstrap=200, recording=False, by=by)
+
+
 def build_context(
     dataset: Dataset,
     baseline: str = "normal",
@@ -205,12 +217,38 @@ def build_context(
     step("ROC and timing")
     roc_img = None
     roc_caption = ""
-    roc_ks = [x for x in (3, 6, 10) if x in views] or [k]
-    curves = A.roc_rows(dataset, {x: views[x] for x in roc_ks}, baseline)
-    if curves:
-        roc_img = embed("roc", F.roc_figure(curves, title="ROC of stide's per-trace mismatch rate: baseline against every other scenario"))
-        roc_caption = (f"{curves[0]['negatives']} held-out baseline traces (negative) against {curves[0]['positives']} "
-                       "traces of the other scenarios (positive); AUC: " + ", ".join(f"k={c['k']} {c['auc']:.3f}" for c in curves))
+    leaderboard: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    try:
+        ev = _evaluate(dataset, k, by)
+    except Exception as exc:  # noqa: BLE001 - another stage's code: report it, fall back to our own ROC
+        ev = None
+        warnings.append(f"syssense.evaluate failed ({type(exc).__name__}: {exc}); ROC computed by the report instead")
+    if ev is not None and ev.curves:
+        for r in sorted((r for r in ev.rows if not r.get("skipped")), key=lambda r: -(r.get("auc") or 0)):
+            key = (r["detector"], r["k"])
+            c = ev.curves.get(key)
+            if c is None:
+                continue
+            label = r["detector"] + (f" k={r['k']}" if r["k"] is not None else "")
+            curves.append({"label": label, "fpr": c["fpr"], "tpr": c["tpr"], "auc": r["auc"]})
+            leaderboard.append({"detector": label, "auc": _fmt(r.get("auc")),
+                                "ci": f"{r.get('auc_lo', float('nan')):.3f}–{r.get('auc_hi', float('nan')):.3f}",
+                                "dr1": _fmt(r.get("dr_at_far_1")), "dr5": _fmt(r.get("dr_at_far_5"))})
+        skipped = [f"{r['detector']} ({r['skipped']})" for r in ev.rows if r.get("skipped")]
+        info = ev.info
+        roc_img = embed("roc", F.roc_figure(curves, title=f"ROC of every detector (k={k}), from syssense.evaluate"))
+        roc_caption = (f"Trained on {info.get('n_train')} normal traces ({info.get('split')} split), tested on "
+                       f"{info.get('n_test_normal')} normal and {info.get('n_test_anomalous')} anomalous traces "
+                       "(trace labels); AUC with a bootstrap 95 % interval, detection rate at 1 % and 5 % false alarms."
+                       + (f" Skipped: {', '.join(skipped)}." if skipped else ""))
+    else:
+        roc_ks = [x for x in (3, 6, 10) if x in views] or [k]
+        curves = A.roc_rows(dataset, {x: views[x] for x in roc_ks}, baseline)
+        if curves:
+            roc_img = embed("roc", F.roc_figure(curves, title="ROC of stide's per-trace mismatch rate"))
+            roc_caption = (f"{curves[0]['negatives']} held-out baseline traces (negative) against {curves[0]['positives']} "
+                           "traces of the other scenarios (positive); AUC: " + ", ".join(f"k={c['k']} {c['auc']:.3f}" for c in curves))
     timing_imgs = []
     samples = A.timing_samples(dataset, "scenario")
     # one panel per baseline scenario, with the scenarios compared with it (as for frequencies)
@@ -260,6 +298,7 @@ def build_context(
         "windows": windows,
         "roc_img": roc_img,
         "roc_caption": roc_caption,
+        "leaderboard": leaderboard,
         "timing_imgs": timing_imgs,
         "warnings": warnings,
         "_figures": figures,
