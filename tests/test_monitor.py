@@ -295,3 +295,22 @@ def test_online_ngram_equals_offline(logs):
         got += mon.close()
         assert len(got) == expected
         assert sorted(round(a.score, 6) for a in got) == sorted(np.round(offline[offline > thr], 6).tolist())
+
+
+@needs_strace
+def test_a_failing_monitor_detaches_and_the_program_completes(tmp_path, model):
+    """An exception inside the monitor (here: the alert callback) stops monitoring,
+    detaches strace, and is raised; the program runs to its end, untraced."""
+    _, path = model
+    argv, progress = _slow_program(tmp_path, n=8, pause=0.1)
+    argv[-1] = "ls / >/dev/null; " + argv[-1]  # something novel early, to raise alerts
+
+    def boom(alerts):
+        raise RuntimeError("scorer failed")
+
+    with pytest.raises(RuntimeError, match="scorer failed"):
+        run_monitor(Monitor([path]), command=argv, on_batch=boom, stdout=subprocess.DEVNULL, timeout=60)
+    deadline = time.time() + 20
+    while time.time() < deadline and progress.read_text().split() != [str(i) for i in range(1, 9)]:
+        time.sleep(0.1)
+    assert progress.read_text().split() == [str(i) for i in range(1, 9)]
