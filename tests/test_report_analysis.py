@@ -72,3 +72,15 @@ def test_paired_baselines() -> None:
     assert pairs["stress-cpu"] == ["stress-normal"]
     assert pairs["priv-single"] == ["normal-single"]
     assert pairs["odd"] == ["normal-multi", "normal-single", "stress-normal"]
+
+
+def test_lonely_baseline_trace_is_not_scored() -> None:
+    from test_interpret import NORMAL, PRIV, make_dataset
+
+    ds = make_dataset([("normal", "normal", 0, NORMAL), ("priv", "priv", 0, PRIV)])
+    view = A.stide_view(ds, 3)
+    scores = A.trace_scores(view).to_pylist()
+    assert scores[0]["coverage"] is None and scores[0]["n_windows"] == 0  # nothing to hold it out against
+    assert scores[1]["coverage"] == pytest.approx((len(NORMAL) - 2) / (len(PRIV) - 2))
+    rows = A.coverage_rows(ds, [3])
+    assert [r["scenario"] for r in rows] == ["priv"]

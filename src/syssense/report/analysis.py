@@ -173,6 +173,7 @@ class StideView:
     holdout: str
     mode_code: np.ndarray | None = None  # per window: 1.. = its mode's baseline, 0 = pooled baseline
     seen: np.ndarray | None = None  # (mode_code * n_distinct + id) -> in that baseline set
+    scored: np.ndarray | None = None  # per window: False for baseline traces that cannot be held out
 
 
 def stide_view(ds: Dataset, k: int, baseline: str | Sequence[str] = "normal", by: GroupBy = "process",
@@ -208,13 +209,19 @@ def stide_view(ds: Dataset, k: int, baseline: str | Sequence[str] = "normal", by
     run_null = pc.is_null(traces.column("run")).to_numpy(zero_copy_only=False)
     runs = np.where(run_null, -1, runs).astype(np.int64)
     holdout = "run" if len(np.unique(runs[is_base])) >= 2 else "trace"
+    scored = valid.copy()
     if wbase.any():
         group = runs[safe_row] if holdout == "run" else safe_row
         held = _held_out_member(key, group, wbase, n_keys, True)
         match[wbase] = held[wbase]
+        # a baseline trace whose mode has no other baseline run (or trace) cannot be held out: unscored
+        tgroup = runs if holdout == "run" else np.arange(len(runs))
+        n_groups = {m: len(np.unique(tgroup[is_base & (tmode == m)])) for m in np.unique(tmode[is_base])}
+        lonely = np.array([bool(b) and n_groups.get(m, 0) < 2 for b, m in zip(is_base, tmode, strict=True)])
+        scored &= ~lonely[safe_row]
     lfc = _lfc(~match, idx, frame)
     normal_ids = np.flatnonzero(seen[:n_ids])
-    return StideView(idx, wrow, is_base, match, lfc, normal_ids, holdout, wmode, seen)
+    return StideView(idx, wrow, is_base, match, lfc, normal_ids, holdout, wmode, seen, scored)
 
 
 def _lfc(mismatch: np.ndarray, idx: WindowIndex, frame: int) -> np.ndarray:
@@ -233,7 +240,7 @@ def _lfc(mismatch: np.ndarray, idx: WindowIndex, frame: int) -> np.ndarray:
 def trace_scores(view: StideView) -> pa.Table:
     """Per trace: windows, coverage, mismatch rate, max LFC."""
     n = view.is_base_trace.shape[0]
-    ok = view.trace_row >= 0
+    ok = (view.trace_row >= 0) if view.scored is None else view.scored
     rows = view.trace_row[ok]
     n_win = np.bincount(rows, minlength=n)
     n_match = np.bincount(rows, weights=view.match[ok], minlength=n)
@@ -258,7 +265,7 @@ def coverage_rows(ds: Dataset, ks: Sequence[int], baseline: str | Sequence[str] 
     trace_key = np.array([key_index[(s or "?", m or "")] for s, m in zip(scen, mode, strict=True)], np.int64)
     for k in ks:
         view = views[k] if views and k in views else stide_view(ds, k, baseline, by)
-        ok = view.trace_row >= 0
+        ok = (view.trace_row >= 0) if view.scored is None else view.scored
         g = trace_key[view.trace_row[ok]]
         n = np.bincount(g, minlength=len(keys))
         m = np.bincount(g, weights=view.match[ok], minlength=len(keys))
