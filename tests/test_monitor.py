@@ -200,12 +200,17 @@ def test_live_command_alerts_and_exit_status(tmp_path, model):
 def test_cli_live_jsonl_and_summary(tmp_path, model):
     _, path = model
     out = tmp_path / "alerts.jsonl"
-    r = subprocess.run([*SYSSENSE, "monitor", str(path), "--jsonl", str(out), "--json", "--",
-                        "sh", "-c", "ls / >/dev/null; id >/dev/null"],
+    raw = tmp_path / "raw.log"
+    r = subprocess.run([*SYSSENSE, "monitor", str(path), "--jsonl", str(out), "--json", "--save-log", str(raw),
+                        "--", "sh", "-c", "ls / >/dev/null; id >/dev/null"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert rows and {"model", "pid", "ts", "line", "calls", "score", "lfc", "L"} <= set(rows[0])
+    saved = raw.read_text().splitlines()
+    for row in rows:  # alert line numbers point into the saved raw log
+        line = saved[row["line"] - 1]
+        assert line.startswith(str(row["pid"])) and f" {row['calls'][-1]}(" in line
     summary = json.loads(r.stdout[r.stdout.index("{\n"):])
     assert summary["models"][0]["alerts"] == len(rows)
     assert summary["exit_status"] == 0

@@ -741,9 +741,11 @@ def _start(strace_args: list[str], mode: str, stdin=None, stdout=None, stderr=No
 
 
 def _read_session(
-    sess: _Session, monitor: Monitor, deadline: float | None, chunk: int = 1 << 20
+    sess: _Session, monitor: Monitor, deadline: float | None, chunk: int = 1 << 20,
+    save: BinaryIO | None = None,
 ) -> Iterator[list[Alert]]:
-    """Yield the alerts of each batch read from the FIFO until strace closes it."""
+    """Yield the alerts of each batch read from the FIFO until strace closes it
+    (copying the raw text to ``save`` when given)."""
     opened = False
     while True:
         if deadline is not None and time.monotonic() > deadline:
@@ -781,7 +783,10 @@ def _read_session(
             if not data:
                 break
             parts.append(data)
-        yield monitor.feed(b"".join(parts) if len(parts) > 1 else parts[0])
+        data = b"".join(parts) if len(parts) > 1 else parts[0]
+        if save is not None:
+            save.write(data)
+        yield monitor.feed(data)
 
 
 def _strace_failure(sess: _Session) -> str | None:
@@ -817,13 +822,16 @@ def run_monitor(
     stdout: Any = None,
     stderr: Any = None,
     cwd: str | os.PathLike[str] | None = None,
+    save_log: str | os.PathLike[str] | None = None,
 ) -> MonitorSummary:
     """Trace ``command`` (or attach to ``pid``) and score it live until it ends.
 
     If the monitor fails or is interrupted (KeyboardInterrupt, SIGTERM), strace is told
     to detach and the traced program goes on running. ``timeout`` (seconds) stops
     monitoring, not the program. ``stdin``/``stdout``/``stderr``/``cwd`` are the
-    program's (command mode; inherited when None).
+    program's (command mode; inherited when None). ``save_log`` keeps the raw strace
+    text (written under a temporary name, renamed at the end; alert ``line`` numbers
+    refer to it).
     """
     check_target(command, pid)
     if pid is not None:
@@ -844,8 +852,14 @@ def run_monitor(
     with contextlib.suppress(ValueError):  # not in the main thread: leave signals alone
         signal.signal(signal.SIGTERM, _on_term)
     deadline = time.monotonic() + timeout if timeout else None
+    stack = contextlib.ExitStack()
+    save = None
+    if save_log is not None:
+        from ._atomic import atomic_path
+
+        save = stack.enter_context(open(stack.enter_context(atomic_path(save_log)), "wb"))  # noqa: SIM115
     try:
-        for alerts in _read_session(sess, monitor, deadline):
+        for alerts in _read_session(sess, monitor, deadline, save=save):
             if on_batch is not None and alerts:
                 on_batch(alerts)
         if deadline is not None and time.monotonic() > deadline:
@@ -878,6 +892,8 @@ def run_monitor(
             else:
                 exit_status = sess.proc.poll()
         failure = _strace_failure(sess) if monitor.events == 0 else None
+        with contextlib.suppress(OSError):
+            stack.close()  # keep the raw log (renamed into place), even after an interrupt
         os.close(sess.fd)
         shutil.rmtree(sess.tmpdir, ignore_errors=True)
     if failure and monitor.events == 0 and not interrupted:

@@ -69,6 +69,8 @@ def _calibrate(mon: Monitor, data: Path, quantile: float) -> None:
               help="Locality frame: LFC counts anomalous windows among the last L of a process (default: the model's, else 20).")
 @click.option("--min-lfc", type=int, default=1, show_default=True,
               help="Report an anomalous window only when its LFC is at least this.")
+@click.option("--save-log", type=click.Path(path_type=Path), default=None,
+              help="Keep the raw strace output in this file (alert line numbers refer to it).")
 @click.option("--timeout", type=float, default=None, help="Stop monitoring after this many seconds (the program goes on).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print alerts as they happen; only the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -76,7 +78,7 @@ def _calibrate(mon: Monitor, data: Path, quantile: float) -> None:
 @click.pass_context
 def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, replay_log: Path | None,
                 jsonl: str | None, thresholds: tuple[str, ...], calibrate: Path | None, quantile: float,
-                L: int | None, min_lfc: int, timeout: float | None, quiet: bool, as_json: bool,
+                L: int | None, min_lfc: int, save_log: Path | None, timeout: float | None, quiet: bool, as_json: bool,
                 fail_on_alert: bool) -> None:
     """Watch a program's system calls live and report windows its MODELs never saw.
 
@@ -140,7 +142,7 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
                 target = f"pid {pid}" if pid is not None else " ".join(command)
                 human.print(f"monitoring {target} with {', '.join(s.name for s in mon.scorers)}",
                             markup=False, highlight=False, style="dim")
-            summary = run_monitor(mon, command=command, pid=pid, on_batch=emit, timeout=timeout)
+            summary = run_monitor(mon, command=command, pid=pid, on_batch=emit, timeout=timeout, save_log=save_log)
     _print_summary(summary, human, as_json)
     if fail_on_alert and any(m["alerts"] for m in summary.models):
         sys.exit(1)
