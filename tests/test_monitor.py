@@ -319,3 +319,15 @@ def test_a_failing_monitor_detaches_and_the_program_completes(tmp_path, model):
     while time.time() < deadline and progress.read_text().split() != [str(i) for i in range(1, 9)]:
         time.sleep(0.1)
     assert progress.read_text().split() == [str(i) for i in range(1, 9)]
+
+
+def test_garbage_input_keeps_memory_bounded(model):
+    m, _ = model
+    mon = Monitor([m])
+    import syssense.monitor as sm
+
+    mon.feed(b"x" * (sm._MAX_LINE + 10))  # one endless line without a newline
+    assert len(mon._buf) == 0
+    mon.feed_lines(f"1  1.0 fake_{i}(0) = 0" for i in range(sm._MAX_NAMES + 500))
+    assert len(mon._names) <= sm._MAX_NAMES + 1
+    assert mon.events == sm._MAX_NAMES + 500

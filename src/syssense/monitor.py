@@ -68,6 +68,11 @@ _LINE_RE = re.compile(
 # ``findall`` returns exactly one tuple per line (tuple i is line i: line numbers come
 # for free) and the regex engine never tries a match in the middle of a line.
 
+#: bounds that keep memory flat on garbage input: longest line kept whole, most
+#: distinct call names remembered (later ones are all called ``<other>``)
+_MAX_LINE = 1 << 24
+_MAX_NAMES = 4096
+
 #: detectors whose normal database is a set of windows (set lookup fast path)
 _SET_DETECTORS = ("stide",)
 
@@ -393,6 +398,9 @@ class Monitor:
         buf = self._buf + data if self._buf else data
         cut = buf.rfind(b"\n")
         if cut < 0:
+            if len(buf) > _MAX_LINE:  # a runaway line (garbage): end it, keep memory bounded
+                self._buf = b""
+                return self._process(buf + b"\n")
             self._buf = buf
             return []
         self._buf = buf[cut + 1 :]
@@ -420,6 +428,8 @@ class Monitor:
     def _new_name(self, name: bytes) -> int:
         g = self._gid.get(name)
         if g is None:
+            if len(self._names) >= _MAX_NAMES and name != b"<other>":  # garbage names: bounded
+                return self._new_name(b"<other>")
             g = len(self._names)
             self._gid[name] = g
             self._names.append(name.decode("ascii", "replace"))
