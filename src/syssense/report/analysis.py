@@ -34,6 +34,13 @@ from ..features import PAD, GroupBy
 from ..interpret import WindowIndex, _category_mask, _held_out_member, window_index
 
 LFC_FRAME = 20
+#: characters of a call's arguments shown inline; the rest (up to ARGS_FULL) behind a click
+ARGS_SHOWN = 240
+ARGS_FULL = 20_000
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + " …"
 
 
 def _str(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -410,9 +417,11 @@ def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.
             e = by_row[r]
             code = int(codes[pos_])
             calls.append({
-                "name": e["syscall"], "args": e["args"] or "", "ret": e["ret"], "errno": e["errno"] or "",
+                "name": e["syscall"], "args": _clip(e["args"] or "", ARGS_SHOWN),
+                "args_more": _clip(e["args"] or "", ARGS_FULL) if len(e["args"] or "") > ARGS_SHOWN else "",
+                "ret": e["ret"], "errno": e["errno"] or "",
                 "seq": e["seq"], "line": e["line"], "ts": e["ts"], "new": code not in normal_calls and code != PAD,
-                "fd_paths": _fd_paths(e.get("fd_paths")),
+                "fd_paths": _fd_paths(e.get("fd_paths"), e["args"] or ""),
             })
         wid_ = int(idx.ids[w])
         out.append({
@@ -429,7 +438,8 @@ def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.
     return out
 
 
-def _fd_paths(raw: str | None) -> str:
+def _fd_paths(raw: str | None, args: str = "") -> str:
+    """Decoded descriptor paths not already visible in the argument text (strace -yy prints them inline)."""
     if not raw:
         return ""
     try:
@@ -437,7 +447,7 @@ def _fd_paths(raw: str | None) -> str:
     except (ValueError, TypeError):
         return str(raw)
     if isinstance(d, dict):
-        return ", ".join(f"{k}={v}" for k, v in d.items())
+        return ", ".join(f"{k}={v}" for k, v in d.items() if f"<{v}>" not in args)
     return str(d)
 
 
