@@ -308,6 +308,8 @@ def evaluate(
             continue
         train, test = seqs_timed if name == "timing" else seqs_plain
         det = _make(name, k, (params or {}).get(name))
+        if progress is not None and hasattr(type(det), "progress"):  # HMM training iterations
+            det.progress = lambda i, n, _ll, d=done, lab=name: progress(f"{lab} iteration {i}/{n}", d - 1, len(jobs))
         t0 = time.perf_counter()
         det.fit(train)
         t1 = time.perf_counter()
