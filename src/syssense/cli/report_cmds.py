@@ -108,14 +108,32 @@ def interpret_cmd(data: str, baseline: str, priv: str, recon: str, k: int, priv_
     if as_json:
         print_json({"meta": meta, "traces": table.to_pylist()})
         return
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     labels = trace_labels(ds.traces)
-    rows = []
-    for lab, r in zip(labels, table.to_pylist(), strict=True):
-        rows.append({"trace": lab, "category": r["category"], "windows": r["n_windows"],
-                     "priv score": r["priv_score"], "recon score": r["recon_score"],
-                     "quadrant": r["quadrant"] or "no system calls"})
-    console.print(rich_table(rows, title=f"Priv/recon quadrants (k={meta['k']}, thresholds priv {pt:g}, recon {rt:g}, "
-                                         f"holdout {meta['holdout']})", float_fmt="{:.3f}"))
+    recs = sorted(zip(labels, table.to_pylist(), strict=True),
+                  key=lambda x: (x[1]["category"] or "", x[1]["scenario"] or "", x[1]["run"] or 0, x[0]))
+    wide = console.width >= 120
+    out = Table(title=f"Priv/recon quadrants (k={meta['k']}, thresholds priv {pt:g}, recon {rt:g}, holdout {meta['holdout']})",
+                box=box.SIMPLE_HEAD)
+    out.add_column("trace", ratio=3, overflow="fold")
+    if wide:
+        out.add_column("category")
+        out.add_column("windows", justify="right")
+    out.add_column("priv", justify="right", no_wrap=True)
+    out.add_column("recon", justify="right", no_wrap=True)
+    out.add_column("quadrant", ratio=2, no_wrap=wide)
+
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.3f}"
+
+    for lab, r in recs:
+        cells = [escape(lab)] + ([r["category"] or "", str(r["n_windows"])] if wide else [])
+        cells += [num(r["priv_score"]), num(r["recon_score"]), r["quadrant"] or "no system calls"]
+        out.add_row(*cells)
+    console.print(out)
     counts: dict[str, dict[str, int]] = {}
     for r in table.to_pylist():
         if r["quadrant"]:

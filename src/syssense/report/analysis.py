@@ -50,16 +50,21 @@ def _str(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr
 
 
-def trace_labels(traces: pa.Table) -> list[str]:
-    """A short readable label per trace: ``scenario/mode run N``."""
+def trace_labels(traces: pa.Table, command_chars: int = 40) -> list[str]:
+    """A short readable label per trace: ``scenario[/mode] run N: command`` (the command
+    for single-command traces only; the mode only when the scenario name lacks it)."""
     out = []
-    for r in traces.select(["trace_id", "scenario", "mode", "run"]).to_pylist():
-        parts = [r.get("scenario") or r["trace_id"]]
-        if r.get("mode"):
-            parts[0] += f"/{r['mode']}"
+    cols = ["trace_id", "scenario", "mode", "run", "command"]
+    for r in traces.select(cols).to_pylist():
+        scen = r.get("scenario") or r["trace_id"]
+        mode = r.get("mode")
+        label = scen if not mode or mode in scen.split("-") else f"{scen}/{mode}"
         if r.get("run") is not None:
-            parts.append(f"run {r['run']}")
-        out.append(" ".join(parts))
+            label += f" run {r['run']}"
+        cmd = (r.get("command") or "").strip()
+        if cmd and mode != "multi" and "\n" not in cmd:
+            label += ": " + (cmd if len(cmd) <= command_chars else cmd[: command_chars - 1] + "…")
+        out.append(label)
     return out
 
 
