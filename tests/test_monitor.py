@@ -316,7 +316,9 @@ def test_a_failing_monitor_detaches_and_the_program_completes(tmp_path, model):
     with pytest.raises(RuntimeError, match="scorer failed"):
         run_monitor(Monitor([path]), command=argv, on_batch=boom, stdout=subprocess.DEVNULL, timeout=60)
     deadline = time.time() + 20
-    while time.time() < deadline and progress.read_text().split() != [str(i) for i in range(1, 9)]:
+    while time.time() < deadline and not (
+        progress.exists() and progress.read_text().split() == [str(i) for i in range(1, 9)]
+    ):
         time.sleep(0.1)
     assert progress.read_text().split() == [str(i) for i in range(1, 9)]
 
