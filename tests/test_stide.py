@@ -104,8 +104,12 @@ def test_window_database_matches_brute_force(k, vocab_size, mode):
     assert np.array_equal(db.rows[m.index[expect]], tw[expect])
     uniq = np.unique(tw[~expect], axis=0)[:400]
     assert np.array_equal(db.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
-    # tables only (no brute force) agree with pure brute force for every level
+    # posting-list counts only, and block candidates (no tables allowed), agree too
     assert np.array_equal(db.min_hamming(uniq, table_levels=0), _brute_min_hamming(db.rows, uniq))
+    small = WindowDB(db.k, db.vocab_size, db.rows, db.counts)
+    small.TABLE_BUDGET = 0
+    assert np.array_equal(small.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
+    assert not any(len(key) and key[0] != "block" for key in small._tables)
 
 
 def test_hamming_handles_far_windows_and_empty_db():

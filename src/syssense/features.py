@@ -350,13 +350,20 @@ def window_starts(seqs: Sequences, k: int) -> tuple[np.ndarray, np.ndarray, np.n
     counts = np.where(short, 1, lengths - k + 1)
     n = int(counts.sum())
     seq_index = np.repeat(np.arange(len(seqs), dtype=np.int64), counts)
+    if not short.any():
+        # every sequence has >= k calls: window w starts at w + (k-1) * (its sequence)
+        flat_start = np.arange(n, dtype=np.int64)
+        if k > 1:
+            flat_start += seq_index * (k - 1)
+        start = flat_start - seqs.offsets[:-1][seq_index]
+        return seq_index, start, flat_start, np.zeros(n, dtype=bool)
     first = np.zeros(len(counts), np.int64)
     if len(counts) > 1:
         np.cumsum(counts[:-1], out=first[1:])
     start = np.arange(n, dtype=np.int64)
     start -= np.repeat(first, counts)
     flat_start = seqs.offsets[:-1][seq_index] + start
-    padded = short[seq_index] if short.any() else np.zeros(n, dtype=bool)
+    padded = short[seq_index]
     return seq_index, start, flat_start, padded
 
 

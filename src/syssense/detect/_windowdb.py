@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..features import UNKNOWN, Sequences, window_rows, window_starts
+from ..features import UNKNOWN, Sequences, _ranges, window_rows, window_starts
 
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -71,59 +71,70 @@ class KeyEncoder:
         tail = self.k * self.itemsize - 8 * (self.nwords - 1)
         self._tail_mask = np.uint64((1 << (8 * tail)) - 1) if tail < 8 else np.uint64(0xFFFFFFFFFFFFFFFF)
 
-    def _mix(self, words: list[np.ndarray]) -> np.ndarray:
-        if self.mode == "word":
-            return words[0]
-        h = np.full(len(words[0]), self.seed, dtype=np.uint64)
-        for w in words:
-            h ^= w
+    def mix(self, words: np.ndarray) -> np.ndarray:
+        """Keys from the ``(m, nwords)`` words of :meth:`flat_words` / :meth:`row_words`."""
+        if self.mode != "hash":
+            return np.ascontiguousarray(words[:, 0])
+        h = np.full(len(words), self.seed, dtype=np.uint64)
+        for w in range(self.nwords):
+            h ^= words[:, w]
             _fmix(h)
         return h
 
-    def flat_keys(self, codes: np.ndarray, flat_start: np.ndarray) -> np.ndarray:
-        """Keys of the windows starting at ``flat_start`` in the flat ``codes`` array.
+    def flat_words(self, codes: np.ndarray, flat_start: np.ndarray) -> np.ndarray:
+        """The windows starting at ``flat_start`` in the flat ``codes`` array, losslessly
+        packed into ``(m, nwords)`` uint64 words (one word, the key itself, unless hashed).
 
         Windows are read straight from ``codes`` (correct for windows that lie inside
-        their sequence; the caller fixes padded ones with :meth:`row_keys`).
+        their sequence; the caller fixes padded ones with :meth:`row_words`).
         """
         flat_start = np.asarray(flat_start, np.int64)
-        if len(flat_start) == 0:
-            return np.zeros(0, np.uint64)
+        m = len(flat_start)
+        if m == 0:
+            return np.zeros((0, self.nwords if self.mode != "bits" else 1), np.uint64)
         if self.mode == "bits":
             ext = np.concatenate([codes, np.zeros(self.k, codes.dtype)]).astype(np.uint64)
             key = ext[flat_start]
             for j in range(1, self.k):
                 key |= ext[flat_start + j] << np.uint64(self.bits * j)
-            return key
+            return key[:, None]
         n = len(codes)
         buf = np.zeros(n * self.itemsize + 8 * self.nwords + 8, dtype=np.uint8)
         buf[: n * self.itemsize] = codes.astype(self.dtype).view(np.uint8)
-        words = []
+        if self.nwords == 1:
+            view = np.ndarray((n + 1,), dtype="<u8", buffer=buf, offset=0, strides=(self.itemsize,))
+            word = view[flat_start]
+            word &= self._tail_mask
+            return word[:, None]
+        out = np.empty((m, self.nwords), np.uint64)
         for w in range(self.nwords):
             view = np.ndarray((n + 1,), dtype="<u8", buffer=buf, offset=8 * w, strides=(self.itemsize,))
-            word = view[flat_start]
-            if w == self.nwords - 1:
-                word &= self._tail_mask
-            words.append(word)
-        return self._mix(words)
+            out[:, w] = view[flat_start]
+        out[:, -1] &= self._tail_mask
+        return out
 
-    def row_keys(self, rows: np.ndarray) -> np.ndarray:
-        """Keys of explicit windows (an ``(m, k)`` array); equal to :meth:`flat_keys`."""
+    def row_words(self, rows: np.ndarray) -> np.ndarray:
+        """Words of explicit windows (an ``(m, k)`` array); equal to :meth:`flat_words`."""
         rows = np.asarray(rows)
         m = len(rows)
-        if m == 0:
-            return np.zeros(0, np.uint64)
         if self.mode == "bits":
+            if m == 0:
+                return np.zeros((0, 1), np.uint64)
             r = rows.astype(np.uint64)
             key = r[:, 0].copy()
             for j in range(1, self.k):
                 key |= r[:, j] << np.uint64(self.bits * j)
-            return key
+            return key[:, None]
         width = self.nwords * 8 // self.itemsize
         packed = np.zeros((m, width), dtype=self.dtype)
         packed[:, : self.k] = rows
-        words64 = np.ascontiguousarray(packed).view("<u8").reshape(m, self.nwords)
-        return self._mix([words64[:, w].copy() for w in range(self.nwords)])
+        return np.ascontiguousarray(packed).view("<u8").reshape(m, self.nwords)
+
+    def flat_keys(self, codes: np.ndarray, flat_start: np.ndarray) -> np.ndarray:
+        return self.mix(self.flat_words(codes, flat_start))
+
+    def row_keys(self, rows: np.ndarray) -> np.ndarray:
+        return self.mix(self.row_words(rows))
 
 
 @dataclass
@@ -134,7 +145,8 @@ class Matches:
     start: np.ndarray
     flat_start: np.ndarray
     padded: np.ndarray
-    index: np.ndarray  # int64 row of the database, -1 when absent
+    index: np.ndarray  # int32 row of the database, -1 when absent
+    words: np.ndarray  # (n, nwords) uint64: the windows, losslessly packed
     keys: np.ndarray  # uint64 window keys
 
     def __len__(self) -> int:
@@ -152,11 +164,22 @@ def _unique_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _lookup(value_set: pa.Array, keys: np.ndarray) -> np.ndarray:
-    """Index of every key in ``value_set`` (-1 when absent)."""
+    """Index of every key in ``value_set`` (-1 when absent); a hash join, for many keys."""
     if len(keys) == 0:
         return np.zeros(0, np.int64)
     idx = pc.index_in(pa.array(keys, type=pa.uint64()), value_set=value_set)
-    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    return idx.to_numpy(zero_copy_only=False, writable=True)  # int32
+
+
+def _sorted_lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Position of every key in ``sorted_keys`` (-1 when absent); binary search, for few keys."""
+    if len(sorted_keys) == 0 or len(keys) == 0:
+        return np.full(len(keys), -1, np.int64)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos[pos == len(sorted_keys)] = 0
+    return np.where(sorted_keys[pos] == keys, pos, -1)
 
 
 class WindowDB:
@@ -166,6 +189,10 @@ class WindowDB:
     vocabulary are left out when building, so such a window can never match.
     """
 
+    #: wildcard tables are built for levels 1, 2 and for any level with at most this many
+    #: position subsets (k = 6: level 3 has 20); beyond, the posting-list count takes over
+    MAX_TABLES_PER_LEVEL = 20
+
     def __init__(self, k: int, vocab_size: int, rows: np.ndarray, counts: np.ndarray, seed: int = 0) -> None:
         self.k = int(k)
         self.vocab_size = int(vocab_size)
@@ -174,7 +201,9 @@ class WindowDB:
         self._seed = seed
         self._encoder: KeyEncoder | None = None
         self._value_set: pa.Array | None = None
-        self._tables: dict[tuple[int, ...], tuple[pa.Array, np.ndarray]] = {}
+        self._words: np.ndarray | None = None
+        self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._postings: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ building
     def __len__(self) -> int:
@@ -198,11 +227,19 @@ class WindowDB:
         rows, counts = rows[keep], counts[keep]
         for seed in range(64):
             enc = KeyEncoder(k, vocab_size, seed)
-            uniq, inverse, rep = _unique_index(enc.row_keys(rows))
-            if enc.exact or np.array_equal(rows, rows[rep][inverse]):
+            words = enc.row_words(rows)
+            uniq, inverse, rep = _unique_index(enc.mix(words))
+            if enc.exact or np.array_equal(words, words[rep][inverse]):
                 summed = np.bincount(inverse, weights=counts, minlength=len(uniq)).astype(np.int64)
                 return cls(k, vocab_size, rows[rep], summed, seed)
         raise RuntimeError("could not find a collision-free window hash")  # pragma: no cover
+
+    def _window_words(self, enc: KeyEncoder, seqs: Sequences, flat_start: np.ndarray, padded: np.ndarray,
+                      seq_index: np.ndarray) -> np.ndarray:
+        words = enc.flat_words(seqs.codes, flat_start)
+        if padded.any():
+            words[padded] = enc.row_words(window_rows(seqs, self.k, flat_start[padded], padded[padded], seq_index[padded]))
+        return words
 
     @classmethod
     def build(cls, seqs: Sequences, k: int, vocab_size: int) -> WindowDB:
@@ -210,19 +247,19 @@ class WindowDB:
         seq_index, _start, flat_start, padded = window_starts(seqs, k)
         codes = seqs.codes
         # windows that hold UNKNOWN never enter the database
-        zero = np.concatenate([[0], np.cumsum(codes == UNKNOWN)]).astype(np.int64)
-        end = np.minimum(flat_start + k, seqs.offsets[1:][seq_index])
-        keep = (zero[end] - zero[np.minimum(flat_start, len(codes))]) == 0
-        seq_index, flat_start, padded = seq_index[keep], flat_start[keep], padded[keep]
+        if (codes == UNKNOWN).any():
+            zero = np.concatenate([[0], np.cumsum(codes == UNKNOWN)]).astype(np.int64)
+            end = np.minimum(flat_start + k, seqs.offsets[1:][seq_index])
+            keep = (zero[end] - zero[np.minimum(flat_start, len(codes))]) == 0
+            seq_index, flat_start, padded = seq_index[keep], flat_start[keep], padded[keep]
+        proto = cls.empty(k, vocab_size)
         for seed in range(64):
             enc = KeyEncoder(k, vocab_size, seed)
-            keys = enc.flat_keys(codes, flat_start)
-            if padded.any():
-                keys[padded] = enc.row_keys(window_rows(seqs, k, flat_start[padded], padded[padded], seq_index[padded]))
-            uniq, inverse, rep = _unique_index(keys)
+            words = proto._window_words(enc, seqs, flat_start, padded, seq_index)
+            uniq, inverse, rep = _unique_index(enc.mix(words))
+            if not enc.exact and not np.array_equal(words, words[rep][inverse]):
+                continue  # two different windows share a hash: try another seed
             rows = window_rows(seqs, k, flat_start[rep], padded[rep], seq_index[rep])
-            if not enc.exact and not _all_equal(seqs, k, flat_start, padded, seq_index, rows[inverse]):
-                continue
             counts = np.bincount(inverse, minlength=len(uniq)).astype(np.int64)
             return cls(k, vocab_size, rows, counts, seed)
         raise RuntimeError("could not find a collision-free window hash")  # pragma: no cover
@@ -248,10 +285,12 @@ class WindowDB:
             return
         for seed in range(self._seed, self._seed + 64):
             enc = KeyEncoder(self.k, self.vocab_size, seed)
-            keys = enc.row_keys(self.rows)
+            words = enc.row_words(self.rows)
+            keys = enc.mix(words)
             vs = pa.array(keys, type=pa.uint64())
             if enc.exact or len(pc.unique(vs)) == len(keys):
                 self._encoder, self._value_set, self._seed = enc, vs, seed
+                self._words = words if not enc.exact else None
                 return
         raise RuntimeError("could not find a collision-free window hash")  # pragma: no cover
 
@@ -260,89 +299,95 @@ class WindowDB:
         n = self.rows.nbytes + self.counts.nbytes
         if self._value_set is not None:
             n += self._value_set.nbytes
+        if self._words is not None:
+            n += self._words.nbytes
         if with_tables:
-            n += sum(vs.nbytes + rep.nbytes for vs, rep in self._tables.values())
+            n += sum(keys.nbytes + rep.nbytes for keys, rep in self._tables.values())
+            if self._postings is not None:
+                n += sum(a.nbytes for a in self._postings)
         return n
 
     # ------------------------------------------------------------------ queries
     def match(self, seqs: Sequences) -> Matches:
         """Look every window of ``seqs`` up (exact membership, vectorised)."""
-        self._ensure_index()
         enc = self.encoder
         seq_index, start, flat_start, padded = window_starts(seqs, self.k)
-        keys = enc.flat_keys(seqs.codes, flat_start)
-        if padded.any():
-            keys[padded] = enc.row_keys(window_rows(seqs, self.k, flat_start[padded], padded[padded], seq_index[padded]))
+        words = self._window_words(enc, seqs, flat_start, padded, seq_index)
+        keys = enc.mix(words)
         index = _lookup(self._value_set, keys)
         if not enc.exact:
             hit = np.flatnonzero(index >= 0)
-            if len(hit):
-                got = window_rows(seqs, self.k, flat_start[hit], padded[hit], seq_index[hit])
-                bad = ~(got == self.rows[index[hit]]).all(axis=1)
-                index[hit[bad]] = -1
-        return Matches(seq_index, start, flat_start, padded, index, keys)
+            at = index[hit]
+            ok = np.ones(len(hit), dtype=bool)
+            for w in range(words.shape[1]):
+                ok &= words[hit, w] == self._words[at, w]
+            index[hit[~ok]] = -1
+        return Matches(seq_index, start, flat_start, padded, index, words, keys)
 
     def lookup_rows(self, rows: np.ndarray) -> np.ndarray:
         """Database index of explicit windows (-1 when absent)."""
-        self._ensure_index()
+        enc = self.encoder
         rows = np.asarray(rows, np.int32).reshape(-1, self.k)
-        index = _lookup(self._value_set, self.encoder.row_keys(rows))
-        if not self.encoder.exact:
+        index = _lookup(self._value_set, enc.row_keys(rows))
+        if not enc.exact:
             hit = np.flatnonzero(index >= 0)
             bad = ~(rows[hit] == self.rows[index[hit]]).all(axis=1)
             index[hit[bad]] = -1
         return index
 
-    def _table(self, wild: tuple[int, ...]) -> tuple[pa.Array, np.ndarray]:
-        """Keys of the database with positions ``wild`` blanked, and a representative row."""
+    def _table(self, wild: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys of the database with positions ``wild`` blanked, and a row for each."""
         if wild not in self._tables:
             proj = self.rows.copy()
             proj[:, list(wild)] = UNKNOWN  # UNKNOWN is never in the database: a safe blank
-            uniq, _inverse, rep = _unique_index(self.encoder.row_keys(proj))
-            self._tables[wild] = (pa.array(uniq, type=pa.uint64()), rep)
+            keys, rep = np.unique(self.encoder.row_keys(proj), return_index=True)
+            self._tables[wild] = (keys, rep.astype(np.int32))
         return self._tables[wild]
 
-    def min_hamming(self, rows: np.ndarray, table_levels: int | None = None, chunk_cells: int = 1 << 22) -> np.ndarray:
+    def min_hamming(self, rows: np.ndarray, table_levels: int | None = None, batch_cells: int = 1 << 22) -> np.ndarray:
         """Exact minimum Hamming distance of each window in ``rows`` to the database.
 
-        Distance 0 and 1..``table_levels`` are answered by wildcard tables (a window is
-        at distance <= w of the database iff, for some w positions, it equals a database
-        window with those positions blanked); the rest by a vectorised brute force in
-        chunks of about ``chunk_cells`` comparisons. ``table_levels=None`` (default)
-        always does levels 1 and 2 and goes on level by level while the tables of the
-        next level cost less than brute force for the windows left. An empty database
-        gives distance k. Pass distinct rows: work is per row.
+        1. Wildcard tables: a window is within distance w of the database iff, for some
+           w positions, it equals a database window with those positions blanked. Level
+           w needs C(k, w) tables of the database's size (sorted keys, binary search);
+           by default level 1 always, then levels while their tables fit a budget of
+           ``TABLE_BUDGET`` entries in all and ``MAX_TABLES_PER_LEVEL`` tables a level.
+        2. Block candidates (pigeonhole): split the k positions into B blocks; a window
+           within distance B−1 of some database window equals it exactly on at least one
+           block, so that window is among the rows sharing a block with the query, and the
+           minimum over those candidates is exact whenever it is <= B−1.
+        3. Whatever is left is counted against per-position posting lists.
+
+        An empty database gives distance k. Pass distinct rows: the work is per row.
         """
-        self._ensure_index()
         rows = np.asarray(rows, np.int32).reshape(-1, self.k)
         m, k = len(rows), self.k
         dist = np.full(m, k, dtype=np.int16)
         if m == 0 or len(self.rows) == 0:
             return dist
+        enc = self.encoder
         exact_hit = self.lookup_rows(rows) >= 0
         dist[exact_hit] = 0
         todo = np.flatnonzero(~exact_hit)
-        enc = self.encoder
-        max_level = k - 1 if table_levels is None else min(table_levels, k - 1)
-        for level in range(1, max_level + 1):
+        level = 0
+        for level in range(1, k):  # noqa: B007 - the last level tried is used below
             if len(todo) == 0:
                 break
-            if table_levels is None and level > 2:
-                n_tables = math.comb(k, level)
-                unbuilt = sum(1 for w in itertools.combinations(range(k), level) if w not in self._tables)
-                table_cost = (unbuilt * len(self.rows) * 3 + n_tables * len(todo)) / 2e7
-                brute_cost = len(todo) * len(self.rows) * k / 5e8
-                if table_cost > brute_cost:
-                    break
+            if table_levels is not None and level > table_levels:
+                level -= 1
+                break
+            if table_levels is None and not self._tables_affordable(level):
+                level -= 1
+                break
             found = np.zeros(len(todo), dtype=bool)
             for wild in itertools.combinations(range(k), level):
                 open_ = np.flatnonzero(~found)
                 if len(open_) == 0:
                     break
-                vs, rep = self._table(wild)
+                keys, rep = self._table(wild)
                 q = rows[todo[open_]].copy()
                 q[:, list(wild)] = UNKNOWN
-                idx = _lookup(vs, enc.row_keys(q))
+                idx = _sorted_lookup(keys, enc.row_keys(q))
                 hit = idx >= 0
                 if not enc.exact and hit.any():
                     keep = [j for j in range(k) if j not in wild]
@@ -352,36 +397,111 @@ class WindowDB:
                 found[open_[hit]] = True
             dist[todo[found]] = level
             todo = todo[~found]
+        # every window left is at distance > level: certify with B = level + 2 blocks, then more
+        blocks = max(2, level + 2)
+        while len(todo) and blocks < k and table_levels is None:
+            best = self._block_candidates(rows[todo], blocks, batch_cells)
+            ok = best <= blocks - 1
+            dist[todo[ok]] = best[ok]
+            todo = todo[~ok]
+            blocks += 1
         if len(todo):
-            dist[todo] = self._brute_force(rows[todo], chunk_cells)
+            dist[todo] = k - self._count_matches(rows[todo], batch_cells)
         return dist
 
-    def _brute_force(self, rows: np.ndarray, chunk_cells: int) -> np.ndarray:
-        db = self.rows.astype(np.int16 if self.vocab_size < 32768 else np.int32)
-        q = rows.astype(db.dtype)
-        out = np.empty(len(rows), np.int16)
-        step = max(1, chunk_cells // max(1, len(db)))
+    #: most wildcard-table entries (all levels together) a database keeps
+    TABLE_BUDGET = 8_000_000
+
+    def _tables_affordable(self, level: int) -> bool:
+        n_tables = math.comb(self.k, level)
+        if n_tables > self.MAX_TABLES_PER_LEVEL and level > 2:
+            return False
+        have = sum(len(keys) for keys, _ in self._tables.values())
+        need = sum(len(self.rows) for w in itertools.combinations(range(self.k), level) if w not in self._tables)
+        return have + need <= self.TABLE_BUDGET
+
+    def _block_table(self, positions: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Database rows sorted by their calls at ``positions``: (sorted keys, row order)."""
+        key = ("block", *positions)
+        if key not in self._tables:
+            proj = np.full_like(self.rows, UNKNOWN)
+            proj[:, list(positions)] = self.rows[:, list(positions)]
+            keys = self.encoder.row_keys(proj)
+            order = np.argsort(keys, kind="stable")
+            self._tables[key] = (keys[order], order.astype(np.int32))  # type: ignore[index]
+        return self._tables[key]  # type: ignore[index]
+
+    def _block_candidates(self, rows: np.ndarray, blocks: int, batch_cells: int) -> np.ndarray:
+        """Minimum Hamming distance over database rows sharing one of ``blocks`` blocks with
+        each query (exact when <= blocks − 1; ``k`` when there is no candidate)."""
+        k = self.k
+        parts = [tuple(int(x) for x in p) for p in np.array_split(np.arange(k), blocks)]
+        best = np.full(len(rows), k, np.int16)
+        enc = self.encoder
+        db = self.rows
+        for positions in parts:
+            keys, order = self._block_table(positions)
+            proj = np.full_like(rows, UNKNOWN)
+            proj[:, list(positions)] = rows[:, list(positions)]
+            q = enc.row_keys(proj)
+            lo = np.searchsorted(keys, q, side="left")
+            hi = np.searchsorted(keys, q, side="right")
+            lens = (hi - lo).astype(np.int64)
+            # batches of queries whose candidates fit ``batch_cells`` comparisons
+            cum = np.cumsum(lens * k)
+            start = 0
+            while start < len(rows):
+                stop = int(np.searchsorted(cum, (cum[start - 1] if start else 0) + batch_cells, side="right"))
+                stop = max(stop, start + 1)
+                sl = slice(start, stop)
+                ln = lens[sl]
+                if ln.sum():
+                    cand = order[_ranges(lo[sl].astype(np.int64), ln)]
+                    qid = np.repeat(np.arange(stop - start), ln)
+                    d = (db[cand] != rows[sl][qid]).sum(axis=1).astype(np.int16)
+                    first = np.concatenate([[0], np.cumsum(ln)[:-1]])
+                    has = ln > 0
+                    mins = np.minimum.reduceat(d, first[has])
+                    sub = best[sl]
+                    sub[has] = np.minimum(sub[has], mins)
+                    best[sl] = sub
+                start = stop
+        return best
+
+    def _posting_lists(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per position j and call v, the database rows holding v at j (CSR layout)."""
+        if self._postings is None:
+            n, k, v = len(self.rows), self.k, self.vocab_size
+            col = self.rows.T.astype(np.int64) + (np.arange(k, dtype=np.int64) * v)[:, None]  # (k, n)
+            flat = col.ravel()
+            order = np.argsort(flat, kind="stable")
+            post = (order % n).astype(np.int32)
+            bounds = np.searchsorted(flat[order], np.arange(k * v + 1, dtype=np.int64))
+            self._postings = (post, bounds.astype(np.int64))
+        return self._postings
+
+    def _count_matches(self, rows: np.ndarray, batch_cells: int) -> np.ndarray:
+        """Largest number of positions each window shares with one database window.
+
+        For every (window, position) the posting list of database rows holding the same
+        call there is gathered, and matches are counted per (window, row) with one
+        ``np.bincount`` per batch: work in proportion to the postings touched, not to
+        the size of the database.
+        """
+        post, bounds = self._posting_lists()
+        n, k, v = len(self.rows), self.k, self.vocab_size
+        out = np.zeros(len(rows), np.int16)
+        step = max(1, batch_cells // max(1, n))
         for lo in range(0, len(rows), step):
-            block = q[lo : lo + step]
-            same = np.zeros((len(block), len(db)), dtype=np.int8)
-            for j in range(self.k):
-                same += block[:, j, None] == db[None, :, j]
-            out[lo : lo + step] = self.k - same.max(axis=1)
+            block = rows[lo : lo + step].astype(np.int64)
+            cell = (block + (np.arange(k) * v)[None, :]).ravel()  # (b*k,)
+            starts, ends = bounds[np.minimum(cell, k * v - 1)], bounds[np.minimum(cell + 1, k * v)]
+            lens = np.where(block.ravel() < v, ends - starts, 0)
+            idx = _ranges(starts, lens)
+            qid = np.repeat(np.arange(len(block), dtype=np.int64).repeat(k), lens)
+            counts = np.bincount(qid * n + post[idx], minlength=len(block) * n)
+            out[lo : lo + step] = counts.reshape(len(block), n).max(axis=1)
         return out
-
-
-def _all_equal(seqs: Sequences, k: int, flat_start: np.ndarray, padded: np.ndarray, seq_index: np.ndarray, rows: np.ndarray) -> bool:
-    """Whether every window at ``flat_start`` equals ``rows`` (hash-collision check)."""
-    ext = np.concatenate([seqs.codes, np.zeros(k, np.int32)])
-    plain = ~padded
-    for j in range(k):
-        if not np.array_equal(ext[flat_start[plain] + j], rows[plain, j]):
-            return False
-    if padded.any():
-        got = window_rows(seqs, k, flat_start[padded], padded[padded], seq_index[padded])
-        if not np.array_equal(got, rows[padded]):
-            return False
-    return True
 
 
 def distinct_rows(keys: np.ndarray, rows: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -248,9 +248,16 @@ def per_trace_sum(values: np.ndarray, trace_of_window: np.ndarray, n_traces: int
 
 def per_trace_max(values: np.ndarray, trace_of_window: np.ndarray, n_traces: int, fill: float = 0.0) -> np.ndarray:
     """Maximum of ``values`` per trace, ``fill`` for traces without windows."""
-    out = np.full(n_traces, -np.inf)
-    np.maximum.at(out, trace_of_window, values.astype(np.float64))
-    out[np.isneginf(out)] = fill
+    out = np.full(n_traces, fill, dtype=np.float64)
+    if len(values) == 0:
+        return out
+    values = np.asarray(values, dtype=np.float64)
+    trace_of_window = np.asarray(trace_of_window)
+    if len(trace_of_window) > 1 and not (np.diff(trace_of_window) >= 0).all():
+        order = np.argsort(trace_of_window, kind="stable")
+        trace_of_window, values = trace_of_window[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], trace_of_window[1:] != trace_of_window[:-1]]))
+    out[trace_of_window[starts]] = np.maximum.reduceat(values, starts)
     return out
 
 
