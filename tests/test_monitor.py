@@ -333,3 +333,23 @@ def test_garbage_input_keeps_memory_bounded(model):
     mon.feed_lines(f"1  1.0 fake_{i}(0) = 0" for i in range(sm._MAX_NAMES + 500))
     assert len(mon._names) <= sm._MAX_NAMES + 1
     assert mon.events == sm._MAX_NAMES + 500
+
+
+def test_models_together_equal_models_alone(logs, model):
+    """Scoring several models in one monitor changes nothing for each of them."""
+    ngram = pytest.importorskip("syssense.detect.ngram")
+    m6, _ = model
+    ng = ngram.NGram(k=4).fit(scan_sequences(logs["ls1"].read_bytes()))
+    text = logs["sh"].read_bytes()
+
+    def run(models, names, chunk):
+        mon = Monitor(models, names=names, thresholds={"ng": 2.0} if "ng" in names else None)
+        got = []
+        for pos in range(0, len(text), chunk):
+            got += mon.feed(text[pos : pos + chunk])
+        return got + mon.close()
+
+    both = run([m6, ng], ["st", "ng"], 333)
+    alone = run([m6], ["st"], 1 << 20) + run([ng], ["ng"], 1 << 20)
+    assert sorted(map(_key, both)) == sorted(map(_key, alone))
+    assert {a.model for a in both} == {"st", "ng"}
