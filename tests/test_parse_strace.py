@@ -146,8 +146,9 @@ def test_fast_and_line_by_line_paths_agree(busy: Path, tmp_path: Path) -> None:
 def test_pid_forms_o_file_and_stderr(tmp_path: Path) -> None:
     f = run_strace(tmp_path, "f.log", ["-f"], ["sh", "-c", "/bin/true; /bin/true"])
     err = tmp_path / "stderr.log"
-    subprocess.run([STRACE, "-f", "sh", "-c", "/bin/true & wait"], stdout=subprocess.DEVNULL,
-                   stderr=open(err, "w"), check=False, timeout=60)
+    with open(err, "w") as fh:
+        subprocess.run([STRACE, "-f", "sh", "-c", "/bin/true & wait"], stdout=subprocess.DEVNULL,
+                       stderr=fh, check=False, timeout=60)
     assert "[pid " in err.read_text()
     for path in (f, err):
         ds = parse_strace(path)

@@ -131,7 +131,10 @@ class _Parser:
             if t.lastgroup == "punct" and t.group() == ",":
                 self.i += 1
                 continue
+            before = self.i
             items.extend(self.parse_value(close, in_array=close == "]"))
+            if self.i == before:  # a stray closing bracket
+                raise ValueError("unbalanced")
 
     def _primary(self, close: str | None) -> Any:
         t = self.toks[self.i]
@@ -203,9 +206,12 @@ class _Parser:
             if _k(t) == "ident" and nxt is not None and nxt.group() == "=" and t.group("ipath") is None:
                 key = t.group("ident")
                 self.i += 2
+            before = self.i
             for v in self.parse_value(close, in_array=False):
                 items.append((key, v))
                 key = None
+            if self.i == before:
+                raise ValueError("unbalanced")
 
     @staticmethod
     def _struct(pairs: list[tuple[str | None, Any]]) -> Any:
