@@ -109,6 +109,10 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
         raise InputFormatError(f"{replay_log} does not exist or is not a file")
     if min_lfc < 1:
         raise SyssenseError("--min-lfc must be at least 1")
+    if not 0.0 <= quantile <= 1.0:
+        raise SyssenseError("--quantile must be between 0 and 1")
+    if L is not None and L < 1:
+        raise SyssenseError("--locality must be at least 1")
 
     to_stdout = jsonl == "-"
     human = err_console if to_stdout else console
