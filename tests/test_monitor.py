@@ -353,3 +353,32 @@ def test_models_together_equal_models_alone(logs, model):
     alone = run([m6], ["st"], 1 << 20) + run([ng], ["ng"], 1 << 20)
     assert sorted(map(_key, both)) == sorted(map(_key, alone))
     assert {a.model for a in both} == {"st", "ng"}
+
+
+def _parsed_vs_scanned(log: Path) -> tuple[dict, dict]:
+    registry = pytest.importorskip("syssense.parse.registry")
+    if "strace" not in registry.load_all_readers():
+        pytest.skip("the strace reader is not installed")
+    parsed = Sequences.from_events(registry.read_format(log, "strace").events)
+    scanned = scan_sequences(log.read_bytes())
+    return ({int(p): [parsed.vocab.names[c] for c in s] for p, s in zip(parsed.pids, parsed, strict=True)},
+            {int(p): [scanned.vocab.names[c] for c in s] for p, s in zip(scanned.pids, scanned, strict=True)})
+
+
+@needs_strace
+def test_scanner_agrees_with_the_strace_parser(logs, tmp_path):
+    """The monitor's scanner and syssense's full strace parser give the same
+    per-process call sequences (so models trained on parsed data fit the monitor)."""
+    multi = _trace(tmp_path, "multi", ["sh", "-c", "ls /; cat /etc/hostname; id"])
+    for log in (logs["ls1"], logs["ls2"], multi):
+        parsed, scanned = _parsed_vs_scanned(log)
+        assert parsed == scanned
+
+
+@needs_strace
+@pytest.mark.xfail(reason="strace parser leaves -yy char-device return values such as "
+                   "'= 3</dev/null<char 1:3>>' unparsed (parse/_stream.py PATH_PAT); reported in notes/issue-8",
+                   strict=False)
+def test_scanner_agrees_with_the_parser_on_redirections(logs):
+    parsed, scanned = _parsed_vs_scanned(logs["sh"])
+    assert parsed == scanned

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in ("logs", "models", "scratch"):
         (work / sub).mkdir(exist_ok=True)
     build = work / "build"
-    if shutil.which(shutil.os.environ.get("CC", "gcc")) is None:
+    if shutil.which(os.environ.get("CC", "gcc")) is None:
         print("gcc not found: cannot build the example", file=sys.stderr)
         return 3
     subprocess.run(["sh", str(HERE / "build.sh"), str(build)], check=True)
