@@ -474,19 +474,19 @@ class Monitor:
         self._line_base += len(rows)
         if not rows:
             return []
-        pid_b, ts_b, name_b = zip(*rows, strict=True)
+        # (column access by list comprehension: much faster than zip(*rows) here)
         get = self._gid.get
-        ids = [get(n, -2) for n in name_b]  # b"" (not a call) is -1, "+++" -3, a new name -2
+        ids = [get(r[2], -2) for r in rows]  # b"" (not a call) is -1, "+++" -3, a new name -2
         if -2 in ids:
-            for i, n in enumerate(name_b):
+            for i, r in enumerate(rows):
                 if ids[i] == -2:
-                    ids[i] = self._new_name(n)
+                    ids[i] = self._new_name(r[2])
         gid_all = np.array(ids, dtype=np.int32)
         call_idx = np.flatnonzero(gid_all >= 0)
         exits = np.flatnonzero(gid_all == -3)
         if not len(call_idx) and not len(exits):
             return []
-        pids_all = self._pid_ints(pid_b)
+        pids_all = self._pid_ints([r[0] for r in rows])
         call_pids = pids_all[call_idx]
         exit_pids = pids_all[exits]
         alerts: list[Alert] = []
@@ -505,7 +505,7 @@ class Monitor:
                 sel = (call_idx >= prev) & (call_idx < b)
             idx = call_idx[sel]
             if len(idx):
-                alerts += self._score(call_pids[sel], gid_all[idx], base + 1 + idx, idx, ts_b)
+                alerts += self._score(call_pids[sel], gid_all[idx], base + 1 + idx, idx, rows)
             ended = (exits >= prev) & (exits <= b) if b < len(rows) else exits >= prev
             for q in exit_pids[ended].tolist():
                 alerts += self._finish(int(q))
@@ -515,10 +515,11 @@ class Monitor:
         return alerts
 
     def _score(self, pids: np.ndarray, gids: np.ndarray, lines: np.ndarray, rows: np.ndarray,
-               ts_b: Sequence[bytes]) -> list[Alert]:
+               scanned: Sequence[tuple[bytes, bytes, bytes]]) -> list[Alert]:
         """Score a batch of calls: all processes and windows of one model at once.
 
-        ``rows`` index ``ts_b`` (timestamps as text, converted only where needed)."""
+        ``rows`` index ``scanned`` (the scanner's tuples; timestamps are converted from
+        text only where needed)."""
         self.events += len(gids)
         alerts: list[Alert] = []
         order = np.argsort(pids, kind="stable")
@@ -591,7 +592,7 @@ class Monitor:
                 tail_len = len(p.gtail)
                 # the window's last call is new in this batch (end > tail_len)
                 last = g[end - 1 - tail_len]
-                t = _ts(ts_b[rows[last]])
+                t = _ts(scanned[rows[last]][1])
                 a = Alert(
                     model=sc.name,
                     detector=sc.detector,
@@ -610,7 +611,7 @@ class Monitor:
             if keep > 0:
                 # lines / timestamps of the tail are kept for short-process alerts
                 p.gl_lines = np.concatenate([p.gl_lines, lines[g]])[-keep:]
-                new_ts = np.array([_ts(ts_b[r]) for r in rows[g[-keep:]].tolist()], dtype=np.float64)
+                new_ts = np.array([_ts(scanned[r][1]) for r in rows[g[-keep:]].tolist()], dtype=np.float64)
                 p.gl_ts = np.concatenate([p.gl_ts, new_ts])[-keep:]
                 p.gtail = gs[-keep:]
             p.count += len(g)
