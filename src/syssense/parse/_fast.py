@@ -33,6 +33,11 @@ from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_pa
 
 BLOCK = 8 << 20
 
+_FD_LUT = np.zeros(256, bool)
+_FD_LUT[[60, 62, 32, 40, 91, 123]] = True
+_GT_NEXT = np.zeros(256, bool)
+_GT_NEXT[[44, 41, 32, 93, 125]] = True
+
 _TAIL_RX = (
     r"^\) *= (?:(?P<ret>-?\d+|0x[0-9a-fA-F]+)(?:<(?P<rpath>" + PATH_PAT + r")>)?|\?)"
     r"(?: (?P<errno>E[A-Z0-9_?]+) \([^()]*\))?"
@@ -180,39 +185,77 @@ def parse_ret(text: pa.Array) -> pa.Array:
     return pa.array(full, pa.int64(), mask=mask)
 
 
-def fd_paths_column(args: pa.Array) -> pa.Array:
-    """The ``fd_paths`` JSON column for raw argument texts (mostly vectorised)."""
+def fd_paths_column(args: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The ``fd_paths`` JSON column for raw argument texts, vectorised.
+
+    The common case, one ``-y`` decoding in the argument list (``3</etc/passwd>``,
+    ``AT_FDCWD</tmp>``, ``5<pipe:[123]>`` in any position), is found with NumPy over the
+    array's bytes; argument lists with several decodings go through the line grammar's
+    :func:`fd_paths_json` one by one.
+    """
+    if isinstance(args, pa.ChunkedArray):
+        args = args.combine_chunks() if args.num_chunks else pa.array([], pa.string())
+    if args.type != pa.large_string():
+        args = pc.cast(args, pa.large_string())
     n = len(args)
     if n == 0:
         return pa.array([], pa.string())
-    has = pc.fill_null(pc.match_substring(args, "<"), False)
-    if not pc.any(has).as_py():
+    bufs = args.buffers()
+    offs = np.frombuffer(bufs[1], np.int64, n + 1, args.offset * 8)
+    if bufs[2] is None or offs[-1] == offs[0]:
         return pa.nulls(n, pa.string())
-    m = pc.extract_regex(args, _FD_RX)
-    fd, path = _field(m, "fd"), _field(m, "path")
+    data = np.frombuffer(bufs[2], np.uint8)
+    a, b = offs[:-1], offs[1:]
+    idx = np.flatnonzero(_FD_LUT[data])
+    ch = data[idx]
+    lts = idx[ch == 60]
+    n_lt = np.searchsorted(lts, b) - np.searchsorted(lts, a)
+    if not n_lt.any():
+        return pa.nulls(n, pa.string())
+    one = np.flatnonzero(n_lt == 1)
+    lt = lts[np.searchsorted(lts, a[one])]  # the row's only '<'
+    # the descriptor: the token before '<' (after ", " or the start of the list)
+    seps = idx[(ch == 32) | (ch == 40) | (ch == 91) | (ch == 123)]
+    i = np.searchsorted(seps, lt) - 1
+    prev = np.where(i >= 0, seps[np.maximum(i, 0)], -1) if len(seps) else np.full(len(lt), -1)
+    fd_a = np.maximum(prev + 1, a[one])
+    # the path ends at the first '>' followed by ',', ')', ' ', ']', '}' or the row's end
+    gts = idx[ch == 62]
+    nx = data[np.minimum(gts + 1, len(data) - 1)]
+    k = np.searchsorted(b, gts + 1)
+    at_end = (k < n) & (b[np.minimum(k, n - 1)] == gts + 1)
+    gts = gts[_GT_NEXT[nx] | at_end]
+    j = np.searchsorted(gts, lt)
+    gt = gts[np.minimum(j, len(gts) - 1)] if len(gts) else np.full(len(lt), -1)
+    ok = (j < len(gts)) & (gt < b[one]) & (fd_a < lt) if len(gts) else np.zeros(len(lt), bool)
+    pbuf = bufs[2]
+    fd = _slices(pbuf, fd_a[ok], lt[ok])
+    path = _slices(pbuf, lt[ok] + 1, gt[ok])
+    fd_ok = pc.or_(pc.utf8_is_digit(fd), pc.equal(fd, "AT_FDCWD"))
     esc = pc.replace_substring(pc.replace_substring(path, "\\", "\\\\"), '"', '\\"')
-    simple = pc.binary_join_element_wise('{"', fd, '": "', esc, '"}', "")
-    # a row is simple when its only '<' is the one of the first descriptor
-    n_lt = pc.count_substring(args, "<")
-    n_lt_path = pc.count_substring(path, "<")
-    ok = pc.fill_null(pc.equal(n_lt, pc.add(n_lt_path, 1)), False)
-    out = pc.if_else(ok, simple, pa.scalar(None, pa.string()))
-    hard = pc.and_(has, pc.invert(ok)).to_numpy(zero_copy_only=False)
-    idx = np.flatnonzero(hard)
-    if len(idx):
-        vals = out.to_pylist()
-        texts = args.take(pa.array(idx)).to_pylist()
-        for i, t in zip(idx.tolist(), texts, strict=True):
-            vals[i] = fd_paths_json(t)
-        out = pa.array(vals, pa.string())
-    return out
+    js = pc.binary_join_element_wise('{"', fd, '": "', esc, '"}', "")
+    js = pc.if_else(fd_ok, js, pa.scalar(None, pa.string()))
+    rows = one[ok]
+    fd_ok_np = np.asarray(pc.fill_null(fd_ok, False))
+    # rows not settled above: several '<' (or an odd shape): the line grammar's way
+    hard = n_lt > 0
+    hard[rows[fd_ok_np]] = False
+    idx_h = np.flatnonzero(hard)
+    texts = args.take(pa.array(idx_h)).to_pylist() if len(idx_h) else []
+    extra = pa.array([fd_paths_json(t) for t in texts], pa.string())
+    both = pa.concat_arrays([pc.cast(js, pa.string()), extra])
+    where = np.full(n, -1, np.int64)
+    where[rows] = np.arange(len(rows))
+    where[idx_h] = len(rows) + np.arange(len(idx_h))
+    return both.take(pa.array(where, mask=where < 0))
 
 
 # --------------------------------------------------------------------------- a block
 
 
-def _process_block(data: bytes, base: int, head_rx: str) -> dict[str, Any]:
-    """Parse one block of whole lines (ending in newlines); ``base`` = lines before it."""
+def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
+    """Parse one block of whole lines (ending in newlines); line numbers are block-local."""
+    base = 0
     buf = np.frombuffer(data, np.uint8)
     nl = np.flatnonzero(buf == 10)
     n = len(nl)
@@ -305,6 +348,7 @@ def _process_block(data: bytes, base: int, head_rx: str) -> dict[str, Any]:
         "args": _slices(pbuf, argstart[ci], cp[ci]),
         **_tail_fields(ci),
     }
+    c["fd_paths"] = fd_paths_column(c["args"])
     out["c"] = c
     ui = np.flatnonzero(fast_u)
     out["u"] = {
@@ -328,6 +372,17 @@ def _process_block(data: bytes, base: int, head_rx: str) -> dict[str, Any]:
         k = int(np.argmax(fast_c | fast_u))
         out["first"] = (base + k + 1, None if pid is None or not pid[k].is_valid else int(pid[k].as_py()))
     return out
+
+
+def _rebase(res: dict[str, Any], base: int) -> None:
+    """Turn a block's local line numbers into the file's."""
+    if base == 0:
+        return
+    for part in ("c", "u", "r"):
+        res[part]["line"] = pc.add(res[part]["line"], base)
+    res["slow"] = (res["slow"][0] + base, res["slow"][1])
+    if res["first"] is not None:
+        res["first"] = (res["first"][0] + base, res["first"][1])
 
 
 # --------------------------------------------------------------------------- pairing
@@ -524,9 +579,7 @@ def parse_stream(
                     blk = _clean(next(blocks))
                 except StopIteration:
                     return False
-                nlines = blk.count(b"\n")
-                pending.append(pool.submit(_process_block, blk, base, head_rx))
-                base += nlines
+                pending.append(pool.submit(_process_block, blk, head_rx))
                 return True
 
             for _ in range(3):
@@ -535,6 +588,8 @@ def parse_stream(
             while pending:
                 res = pending.pop(0).result()
                 submit()
+                _rebase(res, base)
+                base += res["n"]
                 for ln, text in zip(*res["slow"], strict=True):
                     if not parser.first_pid_set and res["first"] is not None and ln > res["first"][0]:
                         parser.first_pid, parser.first_pid_set = res["first"][1], True
@@ -585,8 +640,8 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     extra: list[dict[str, Any]] = []
     if blocks:
         c = pa.concat_tables([pa.table(b["c"]) for b in blocks])
-        u = pa.concat_tables([pa.table(b["u"]) for b in blocks])
-        r = pa.concat_tables([pa.table(b["r"]) for b in blocks])
+        u = pa.concat_tables([pa.table(b["u"]) for b in blocks]).combine_chunks()
+        r = pa.concat_tables([pa.table(b["r"]) for b in blocks]).combine_chunks()
         joined, u_left, r_left = _pair(u, r)
         extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
         # map resumed lines of joined calls to the event's line (for -k stacks)
@@ -601,9 +656,13 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
             pc.binary_join_element_wise("resumed without start ", r_left.column("note"), ""),
         ) if r_left.num_rows else pa.array([], pa.string())
         r_full = r_left.set_column(r_left.schema.get_field_index("note"), "note", r_note)
-        pieces = [c.select(_FAST_COLS), joined.select(_FAST_COLS), r_full.select(_FAST_COLS)]
+        cols = [*_FAST_COLS, "fd_paths"]
+        joined = joined.append_column("fd_paths", fd_paths_column(joined.column("args")))
+        r_full = r_full.append_column("fd_paths", fd_paths_column(r_full.column("args")))
+        u_full = u_full.append_column("fd_paths", fd_paths_column(u_full.column("args")))
+        pieces = [c.select(cols), joined.select(cols), r_full.select(cols)]
         fastt = pa.concat_tables(
-            [_cast_fast(p) for p in pieces] + [_cast_fast(u_full.select([*_FAST_COLS, "unfinished"]))],
+            [_cast_fast(p) for p in pieces] + [_cast_fast(u_full.select([*cols, "unfinished"]))],
             promote_options="default",
         )
         n = fastt.num_rows
@@ -614,7 +673,6 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
                 pc.fill_null(fastt.column("pid"), parser.default_pid),
             )
         fastt = fastt.append_column("tid", fastt.column("pid"))
-        fastt = fastt.append_column("fd_paths", fd_paths_column(fastt.column("args").combine_chunks()))
         parts.append(fastt)
     if extra:
         from .strace import events_to_table

@@ -1,0 +1,148 @@
+"""Benchmark the strace parser (issue 3, section 5). Not a test.
+
+Makes (once) a log of >= 1,000,000 lines by tracing a busy real workload with
+``strace -f -ttt -T -y`` (two ``cat`` processes in parallel over many small files, fed by
+``find``), into bench/out/, then reports against a reference measured in the same run:
+
+* reference: one compiled Python regular expression pulling the core fields
+  (pid, ts, syscall, args, ret, rest) of each line into tuples;
+* core columns: ``syssense.parse_strace`` (the whole events table: pid, ts, syscall, args,
+  ret, errno, duration, fd paths, unfinished/resumed joined, ...);
+* typed decoding: ``decode_args`` over the argument texts (cold cache);
+* peak memory of parse_strace (a fresh process, ru_maxrss minus the interpreter's), and
+  streaming memory (iter_strace_events over 10 % and 100 % of the log).
+
+Usage: python bench/parse.py [--lines N] [--log PATH]
+The machine is shared: figures vary with load; the ratio to the reference is the
+comparable number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+REF_RE = re.compile(
+    r"^(\d+) +(\d+\.\d+) ([a-z_0-9]+)\((.*)\) += (-?\d+|0x[0-9a-f]+|\?)(.*)$"
+)
+
+
+def make_log(path: Path, min_lines: int) -> None:
+    strace = shutil.which("strace")
+    if strace is None:
+        sys.exit("strace is not installed: apt-get install strace")
+    nfiles = 30000
+    while True:
+        workload = (
+            "find /usr/share /usr/lib -size -16k -type f -print0 2>/dev/null "
+            f"| head -z -n {nfiles} | xargs -0 -P 2 -n 50 cat > /dev/null"
+        )
+        print(f"tracing a busy workload ({nfiles} files, 2 parallel cat) into {path} ...", flush=True)
+        subprocess.run([strace, "-f", "-ttt", "-T", "-y", "-o", str(path), "sh", "-c", workload], check=True)
+        with open(path, "rb") as fh:
+            n = sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 24), b""))
+        if n >= min_lines or nfiles > 400000:
+            return
+        nfiles = int(nfiles * min_lines / max(n, 1) * 1.1) + 1000
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 24), b""))
+
+
+def reference(path: Path) -> tuple[float, int]:
+    t = time.perf_counter()
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = REF_RE.match(line)
+            out.append(m.groups() if m else None)
+    return time.perf_counter() - t, sum(1 for o in out if o)
+
+
+def child_peak(code: str) -> int:
+    """Peak RSS (bytes) of a fresh interpreter running ``code``, minus its baseline."""
+    prog = (
+        "import resource, gc\n"
+        "import syssense, pyarrow, numpy\n"
+        "from syssense.parse import strace, decode\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        + code
+        + "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
+    return int(r.stdout.strip().splitlines()[-1]) * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--log", type=Path, default=OUT / "busy-f-ttt-T-y.log")
+    ap.add_argument("--decode", type=int, default=200_000, help="argument lists to decode")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    if not args.log.exists():
+        make_log(args.log, args.lines)
+    size = args.log.stat().st_size
+    n = count_lines(args.log)
+    print(f"log: {args.log} ({n:,} lines, {size / 1e6:.0f} MB); cpus: {os.cpu_count()}; "
+          f"load average: {os.getloadavg()[0]:.1f} (shared machine)")
+
+    import syssense
+    from syssense.parse.decode import _decode, decode_args_json
+
+    # warm the page cache and imports
+    reference(args.log)
+    ref_t, ref_hits = min((reference(args.log) for _ in range(2)), key=lambda r: r[0])
+    t = time.perf_counter()
+    ds = syssense.parse_strace(args.log)
+    core_t = time.perf_counter() - t
+    t = time.perf_counter()
+    ds = syssense.parse_strace(args.log)
+    core_t = min(core_t, time.perf_counter() - t)
+    ev = ds.events
+    print(f"reference (one Python regex -> tuples): {n / ref_t:>12,.0f} lines/s  ({ref_t:.2f} s, {ref_hits:,} matched)")
+    print(f"syssense core columns (parse_strace):   {n / core_t:>12,.0f} lines/s  ({core_t:.2f} s, "
+          f"{ev.num_rows:,} events, {ds.traces.column('n_unparsed')[0].as_py()} unparsed)")
+    print(f"  ratio to reference: {ref_t / core_t:.2f}x   (targets: >= 1,000,000 lines/s and >= 1.5x)")
+
+    texts = ev.column("args").slice(0, args.decode).to_pylist()
+    decode_args_json.cache_clear()
+    t = time.perf_counter()
+    for a in texts:
+        decode_args_json(a)
+    dec_t = time.perf_counter() - t
+    t = time.perf_counter()
+    for a in texts:
+        _decode(a)
+    raw_t = time.perf_counter() - t
+    print(f"typed decoding (decode_args, cache cold): {len(texts) / dec_t:>10,.0f} arg lists/s "
+          f"(without the cache: {len(texts) / raw_t:,.0f}/s; target >= 200,000)")
+
+    peak = child_peak(f"ds = syssense.parse_strace({str(args.log)!r})")
+    print(f"peak memory, parse_strace: {peak / 1e6:,.0f} MB = {peak / size:.2f}x the input (target < 4x)")
+    small = child_peak(
+        "import itertools\n"
+        f"fh = open({str(args.log)!r}, encoding='utf-8', errors='replace')\n"
+        f"for _ in strace.iter_strace_events(itertools.islice(fh, {n // 10})): pass"
+    )
+    full = child_peak(
+        f"fh = open({str(args.log)!r}, encoding='utf-8', errors='replace')\n"
+        "for _ in strace.iter_strace_events(fh): pass"
+    )
+    print(f"streaming (iter_strace_events): peak {small / 1e6:.1f} MB over 10% of the log, "
+          f"{full / 1e6:.1f} MB over all of it (flat = bounded state)")
+
+
+if __name__ == "__main__":
+    main()
