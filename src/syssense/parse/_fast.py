@@ -185,7 +185,16 @@ def parse_ret(text: pa.Array) -> pa.Array:
     return pa.array(full, pa.int64(), mask=mask)
 
 
-def fd_paths_column(args: pa.Array | pa.ChunkedArray) -> pa.Array:
+def fd_paths_column(args: pa.Array | pa.ChunkedArray, rows: int = 1 << 16) -> pa.Array:
+    """The ``fd_paths`` JSON column, computed ``rows`` at a time (bounded temporaries)."""
+    n = len(args)
+    if n <= rows:
+        return _fd_paths_column(args)
+    parts = [_fd_paths_column(args.slice(i, rows)) for i in range(0, n, rows)]
+    return pa.concat_arrays([pc.cast(p, pa.string()) for p in parts])
+
+
+def _fd_paths_column(args: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The ``fd_paths`` JSON column for raw argument texts, vectorised.
 
     The common case, one ``-y`` decoding in the argument list (``3</etc/passwd>``,
@@ -638,10 +647,15 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
 
     parts = []
     extra: list[dict[str, Any]] = []
+    halves: tuple[pa.Table, pa.Table] | None = None
     if blocks:
         c = pa.concat_tables([pa.table(b["c"]) for b in blocks])
         u = pa.concat_tables([pa.table(b["u"]) for b in blocks]).combine_chunks()
         r = pa.concat_tables([pa.table(b["r"]) for b in blocks]).combine_chunks()
+        for b in blocks:  # the concatenated tables hold what is still needed
+            b.clear()
+        if parser.orphan_continuations:
+            halves = (u.select(["line", "pid"]), r.select(["line", "pid"]))
         joined, u_left, r_left = _pair(u, r)
         extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
         # map resumed lines of joined calls to the event's line (for -k stacks)
@@ -661,10 +675,12 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         r_full = r_full.append_column("fd_paths", fd_paths_column(r_full.column("args")))
         u_full = u_full.append_column("fd_paths", fd_paths_column(u_full.column("args")))
         pieces = [c.select(cols), joined.select(cols), r_full.select(cols)]
+        del c, u, r, joined, r_full, u_left, r_left
         fastt = pa.concat_tables(
             [_cast_fast(p) for p in pieces] + [_cast_fast(u_full.select([*cols, "unfinished"]))],
             promote_options="default",
         )
+        del pieces, u_full
         n = fastt.num_rows
         fastt = fastt.append_column("kind", pa.array(["syscall"] * 1, pa.string()).take(pa.array(np.zeros(n, np.int64))))
         if parser.default_pid is not None:
@@ -688,13 +704,22 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         return EVENT_SCHEMA.empty_table().drop_columns(["trace_id"])
     schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
     tables = [_conform(t, schema) for t in parts]
+    parts.clear()
     table = pa.concat_tables(tables).unify_dictionaries()
-    # event order: by the line the event starts on (slow events keep their emission order)
+    del tables
+    # event order: by the line the event starts on (slow events keep their emission order);
+    # taken one column at a time so only one column is ever held twice
     order = pc.sort_indices(table, sort_keys=[("line", "ascending"), ("seq", "ascending")])
-    table = table.take(order)
+    if not pc.all(pc.equal(order, pa.array(np.arange(table.num_rows, dtype=np.uint64)))).as_py():
+        names = table.column_names
+        cols = []
+        for name in names:
+            cols.append(table.column(name).take(order))
+            table = table.drop_columns([name])
+        table = pa.table(dict(zip(names, cols, strict=True)), schema=schema)
     table = table.set_column(0, "seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     if parser.orphan_continuations:
-        table = _attach_continuations(table, parser.orphan_continuations, blocks)
+        table = _attach_continuations(table, parser.orphan_continuations, halves)
     return table
 
 
@@ -729,17 +754,18 @@ def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def _attach_continuations(table: pa.Table, conts: list[tuple[int, str, str]], blocks: list[dict[str, Any]]) -> pa.Table:
+def _attach_continuations(
+    table: pa.Table, conts: list[tuple[int, str, str]], halves: tuple[pa.Table, pa.Table] | None
+) -> pa.Table:
     """-k stack / hex-dump lines whose event came from the fast path."""
     lines = np.asarray(table.column("line"))
     # a resumed line belongs to the event of its unfinished start: find it by pid order
     stack = table.column("stack").to_pylist()
     note = table.column("note").to_pylist()
     res_lines: dict[int, int] = {}
-    if blocks:
+    if halves is not None:
         # joined calls: map each resumed line to its start line (recomputed cheaply)
-        u = pa.concat_tables([pa.table(b["u"]) for b in blocks])
-        r = pa.concat_tables([pa.table(b["r"]) for b in blocks])
+        u, r = halves
         if u.num_rows and r.num_rows:
             pid = np.concatenate([np.asarray(pc.fill_null(u.column("pid"), -1)),
                                   np.asarray(pc.fill_null(r.column("pid"), -1))])
