@@ -84,3 +84,18 @@ def test_lonely_baseline_trace_is_not_scored() -> None:
     assert scores[1]["coverage"] == pytest.approx((len(NORMAL) - 2) / (len(PRIV) - 2))
     rows = A.coverage_rows(ds, [3])
     assert [r["scenario"] for r in rows] == ["priv"]
+
+
+def test_timing_samples_match_a_plain_python_reading(ds) -> None:
+    samples = A.timing_samples(ds, "category")
+    rows = [r for r in ds.events.select(["trace_id", "pid", "seq", "ts", "kind"]).to_pylist() if r["kind"] == "syscall"]
+    traces = dict(zip(ds.traces.column("trace_id").to_pylist(), ds.traces.column("category").to_pylist(), strict=True))
+    rows.sort(key=lambda r: (r["trace_id"], r["pid"], r["seq"]))
+    expect: dict[str, list[float]] = {}
+    for a, b in zip(rows, rows[1:], strict=False):
+        if a["trace_id"] == b["trace_id"] and a["pid"] == b["pid"] and b["ts"] - a["ts"] > 0:
+            expect.setdefault(traces[a["trace_id"]], []).append(b["ts"] - a["ts"])
+    assert set(samples) == set(expect)
+    for cat, gaps in expect.items():
+        got = np.sort(samples[cat]["inter-arrival time"])
+        assert np.allclose(got, np.sort(gaps))

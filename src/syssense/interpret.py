@@ -107,24 +107,52 @@ class WindowIndex:
         return len(self.distinct)
 
 
-def window_index(events: pa.Table, k: int = DEFAULT_K, by: GroupBy = "process") -> WindowIndex:
-    """Build the :class:`WindowIndex` of an events table (one vocabulary for all traces)."""
+def window_index(events: pa.Table, k: int = DEFAULT_K, by: GroupBy = "process",
+                 seqs: Sequences | None = None) -> WindowIndex:
+    """Build the :class:`WindowIndex` of an events table (one vocabulary for all traces).
+
+    Pass ``seqs`` (``Sequences.from_events(events, by=by)``) to reuse them across window sizes.
+    Windows are keyed as bit-packed int64 when ``k`` × bits-per-call fits (exact), else by
+    their raw bytes.
+    """
     if k < 1:
         raise SyssenseError(f"window size k must be at least 1, not {k}")
-    seqs = Sequences.from_events(events, by=by)
+    if seqs is None:
+        seqs = Sequences.from_events(events, by=by)
     w = sliding_windows(seqs, k)
     if len(w):
         rows = np.ascontiguousarray(w.data, dtype=np.int32)
-        keyed = rows.view(np.dtype((np.void, rows.dtype.itemsize * k))).ravel()
+        bits = max(1, (len(seqs.vocab) - 1).bit_length())
+        if bits * k <= 62:
+            keyed = rows[:, 0].astype(np.int64)
+            for i in range(1, k):
+                keyed <<= bits
+                keyed |= rows[:, i]
+        else:
+            keyed = rows.view(np.dtype((np.void, rows.dtype.itemsize * k))).ravel()
         _, first, inverse = np.unique(keyed, return_index=True, return_inverse=True)
         distinct = rows[first]
     else:
         inverse = np.zeros(0, np.int64)
         distinct = np.zeros((0, k), np.int32)
-    uniq, seq_trace = seqs.trace_index()
+    uniq, seq_trace = _trace_index(seqs)
     trace = seq_trace[w.seq_index] if len(w) else np.zeros(0, np.int64)
     return WindowIndex(seqs, k, inverse.astype(np.int64).ravel(), trace.astype(np.int64), uniq,
                        distinct, w.seq_index, w.start)
+
+
+_TRACE_INDEX_CACHE: dict[int, tuple[Sequences, tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _trace_index(seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
+    """``seqs.trace_index()``, computed once per Sequences object."""
+    hit = _TRACE_INDEX_CACHE.get(id(seqs))
+    if hit is not None and hit[0] is seqs:
+        return hit[1]
+    out = seqs.trace_index()
+    _TRACE_INDEX_CACHE.clear()
+    _TRACE_INDEX_CACHE[id(seqs)] = (seqs, out)
+    return out
 
 
 def _category_mask(traces: pa.Table, value: str | Sequence[str]) -> np.ndarray:

@@ -325,10 +325,24 @@ def mismatch_tracks(ds: Dataset, view: StideView, per_group: int = 1, max_window
     return out
 
 
-def _min_hamming(cands: np.ndarray, db: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
-    """Minimum Hamming distance of each candidate window to a database of windows (brute force, chunked)."""
+def _min_hamming(cands: np.ndarray, db: np.ndarray, chunk: int = 2_000_000, vocab_size: int | None = None) -> np.ndarray:
+    """Minimum Hamming distance of each candidate window to a database of windows.
+
+    Uses stide's indexed window database (:mod:`syssense.detect._windowdb`) when
+    available, else a chunked brute force.
+    """
     if len(db) == 0:
         return np.full(len(cands), cands.shape[1] if cands.ndim == 2 else 0, np.int64)
+    if len(cands) == 0:
+        return np.zeros(0, np.int64)
+    if vocab_size is not None and len(db) * len(cands) > 5_000_000:
+        try:
+            from ..detect._windowdb import WindowDB
+
+            wdb = WindowDB.from_rows(db.shape[1], vocab_size, np.ascontiguousarray(db, np.int32))
+            return np.asarray(wdb.min_hamming(np.ascontiguousarray(cands, np.int32)), np.int64)
+        except Exception:  # noqa: BLE001, S110 - another stage's index; the brute force below is exact
+            pass
     out = np.empty(len(cands), np.int64)
     step = max(1, chunk // max(len(db), 1))
     for s in range(0, len(cands), step):
@@ -339,7 +353,7 @@ def _min_hamming(cands: np.ndarray, db: np.ndarray, chunk: int = 2_000_000) -> n
 
 
 def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.ndarray | None = None,
-                      recon_ids: np.ndarray | None = None, max_candidates: int = 3000,
+                      recon_ids: np.ndarray | None = None, max_candidates: int = 1000,
                       per_trace: int = 2) -> list[dict[str, Any]]:
     """The most anomalous distinct windows outside the baseline, decoded back to the log.
 
@@ -375,7 +389,7 @@ def anomalous_windows(ds: Dataset, view: StideView, top: int = 15, priv_ids: np.
     for m in np.unique(mcode):
         sel = mcode == m
         db = normal_db if view.seen is None else idx.distinct[np.flatnonzero(view.seen[m * n_ids:(m + 1) * n_ids])]
-        ham[sel] = _min_hamming(idx.distinct[idx.ids[best[sel]]], db)
+        ham[sel] = _min_hamming(idx.distinct[idx.ids[best[sel]]], db, vocab_size=len(idx.seqs.vocab))
     n_traces = np.bincount(idx.ids[cand], minlength=idx.n_distinct)  # occurrences
     rank = np.lexsort((-n_traces[idx.ids[best]], -ham, -view.lfc[best]))
     best, ham = best[rank], ham[rank]
@@ -490,31 +504,44 @@ def roc_rows(ds: Dataset, views: Mapping[int, StideView], baseline: str | Sequen
 
 
 def timing_samples(ds: Dataset, by: str = "category", max_per_group: int = 200_000) -> dict[str, dict[str, np.ndarray]]:
-    """Per group: per-process inter-arrival times (Tᵢ − Tᵢ₋₁) and call durations, seconds."""
+    """Per group: per-process inter-arrival times (Tᵢ − Tᵢ₋₁) and call durations, seconds.
+
+    Vectorised over integer trace codes (the dictionary indices of ``trace_id``).
+    """
     ev = ds.events
-    t = pa.table({"trace_id": _str(ev.column("trace_id")), "pid": ev.column("pid"), "seq": ev.column("seq"),
-                  "ts": ev.column("ts"), "duration": ev.column("duration"), "kind": _str(ev.column("kind"))})
-    t = t.filter(pc.equal(t.column("kind"), "syscall"))
     out: dict[str, dict[str, np.ndarray]] = {}
+    kind = ev.column("kind").combine_chunks() if ev.num_rows else None
+    if kind is None:
+        return out
+    is_sys = pc.fill_null(pc.equal(pc.cast(kind, pa.string()) if not pa.types.is_dictionary(kind.type)
+                                   else kind.dictionary_decode(), "syscall"), False)
+    t = ev.select(["trace_id", "pid", "seq", "ts", "duration"]).filter(is_sys)
     if t.num_rows == 0:
         return out
-    t = t.sort_by([("trace_id", "ascending"), ("pid", "ascending"), ("seq", "ascending")])
-    tid = t.column("trace_id").to_numpy(zero_copy_only=False).astype(str)
-    pid = pc.fill_null(t.column("pid"), -1).to_numpy(zero_copy_only=False)
-    ts = t.column("ts").to_numpy(zero_copy_only=False).astype(float)
-    dur = t.column("duration").to_numpy(zero_copy_only=False).astype(float)
+    tid = t.column("trace_id").combine_chunks()
+    if not pa.types.is_dictionary(tid.type):
+        tid = tid.dictionary_encode()
+    names = np.array(tid.dictionary.to_pylist(), dtype=object)
+    code = tid.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pid = pc.fill_null(t.column("pid"), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    seq = t.column("seq").to_numpy(zero_copy_only=False).astype(np.int64)
+    ts = pc.fill_null(t.column("ts"), np.nan).to_numpy(zero_copy_only=False).astype(float)
+    dur = pc.fill_null(t.column("duration"), np.nan).to_numpy(zero_copy_only=False).astype(float)
+    order = np.lexsort((seq, pid, code))
+    code, pid, ts, dur = code[order], pid[order], ts[order], dur[order]
     same = np.zeros(len(ts), bool)
-    same[1:] = (tid[1:] == tid[:-1]) & (pid[1:] == pid[:-1])
+    same[1:] = (code[1:] == code[:-1]) & (pid[1:] == pid[:-1])
     gap = np.full(len(ts), np.nan)
     gap[1:] = ts[1:] - ts[:-1]
     gap[~same] = np.nan
     key_of = {r["trace_id"]: (r.get(by) or "?") for r in ds.traces.select(["trace_id", by]).to_pylist()}
-    groups = np.array([key_of.get(x, "?") for x in np.unique(tid)], dtype=object)
-    _, inv = np.unique(tid, return_inverse=True)
-    g = groups[inv]
+    group_names = sorted({key_of.get(n, "?") for n in names})
+    gidx = {g: i for i, g in enumerate(group_names)}
+    code_group = np.array([gidx[key_of.get(n, "?")] for n in names], dtype=np.int64)
+    g = code_group[code]
     rng = np.random.default_rng(0)
-    for name in sorted(set(groups.tolist())):
-        sel = g == name
+    for i, name in enumerate(group_names):
+        sel = g == i
         d = {}
         for qname, arr in (("inter-arrival time", gap[sel]), ("duration", dur[sel])):
             a = arr[np.isfinite(arr) & (arr > 0)]

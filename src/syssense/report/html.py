@@ -21,7 +21,7 @@ from .. import __version__
 from .._atomic import atomic_path
 from ..dataset import Dataset
 from ..errors import SyssenseError
-from ..features import GroupBy
+from ..features import GroupBy, Sequences
 from ..interpret import (
     BENIGN,
     CONTROLLED,
@@ -40,6 +40,11 @@ from . import analysis as A
 from . import figures as F
 
 DEFAULT_KS = tuple(range(2, 11))
+#: above this many events the report reads coverage from its own window sets instead of
+#: also running syssense.compare (the same definitions, computed once)
+COMPARE_MAX_EVENTS = 1_000_000
+#: above this many events the ROC leaves out the slowest detectors (hmm, ensemble)
+EVALUATE_ALL_MAX_EVENTS = 1_000_000
 
 _QUADRANT_CSS = {STRONGER: "q-stronger", BENIGN: "q-benign", CONTROLLED: "q-controlled", RECON: "q-recon"}
 
@@ -84,7 +89,10 @@ def _evaluate(dataset: Dataset, k: int, by: GroupBy) -> Any:
         from ..evaluate import evaluate  # noqa: PLC0415 - optional, written by another stage
     except ImportError:
         return None
-    return evaluate(dataset, detectors="all", ks=[k], n_bootstrap=200, recording=False, by=by)
+    detectors: str | list[str] = "all"
+    if dataset.events.num_rows > EVALUATE_ALL_MAX_EVENTS:
+        detectors = ["stide", "tstide", "lookahead", "ngram", "frequency", "timing"]
+    return evaluate(dataset, detectors=detectors, ks=[k], n_bootstrap=200, recording=False, by=by)
 
 
 def build_context(
@@ -147,14 +155,18 @@ def build_context(
     step("windows")
     views: dict[int, A.StideView] = {}
     indexes = {}
+    seqs = Sequences.from_events(dataset.events, by=by)
     for kk in ks:
-        indexes[kk] = window_index(dataset.events, kk, by)
+        indexes[kk] = window_index(dataset.events, kk, by, seqs=seqs)
         views[kk] = A.stide_view(dataset, kk, baseline, by, index=indexes[kk])
     step("coverage")
     cov_rows = None
     coverage_source = "computed by the report from the stide window sets"
     try:
-        cov_rows = _compare_rows(dataset, baseline, ks, by)
+        if dataset.events.num_rows <= COMPARE_MAX_EVENTS:
+            cov_rows = _compare_rows(dataset, baseline, ks, by)
+        else:
+            coverage_source += f" (more than {COMPARE_MAX_EVENTS:,} events: syssense.compare not run twice over them)"
         if cov_rows is not None:
             coverage_source = "from syssense.compare"
     except Exception as exc:  # noqa: BLE001 - another stage's code: report it, fall back to our own reading
