@@ -133,7 +133,8 @@ def coverage_figure(rows: pa.Table | Sequence[Mapping[str, Any]], value: str = "
             pts.sort()
             ks, vs = zip(*pts, strict=True)
             ax.plot(ks, vs, color=colours(scen, cats.get(scen)), linestyle=LINESTYLES[modes.index(mode) % 4],
-                    marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.6, label=f"{scen} ({mode})")
+                    marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.6,
+                    label=scen if mode == "-" else f"{scen} ({mode})")
         ax.set_xlabel("window size k (system calls)")
         ax.set_ylabel(value.replace("_", " "))
         if value in ("coverage", "mismatch_rate"):
@@ -313,7 +314,8 @@ def quadrant_figure(rows: pa.Table | Sequence[Mapping[str, Any]], priv_threshold
             jx = xs[idx_a] + rng.uniform(-jitter, jitter, len(idx_a)) * hi_x
             jy = ys[idx_a] + rng.uniform(-jitter, jitter, len(idx_a)) * hi_y
             ax.scatter(jx, jy, s=28, color=colours(cat), marker=MARKERS[modes.index(mode) % len(MARKERS)],
-                       alpha=0.75, edgecolors="white", linewidths=0.5, label=f"{cat} ({mode}), {len(idx)}")
+                       alpha=0.75, edgecolors="white", linewidths=0.5,
+                       label=f"{cat}, {len(idx)}" if mode == "-" else f"{cat} ({mode}), {len(idx)}")
         ax.set_xlim(-hi_x * 0.08, hi_x)
         ax.set_ylim(-hi_y * 0.08, hi_y)
         ax.set_xlabel(f"recon score (fraction of windows in the recon signature); threshold {recon_threshold:g}")
