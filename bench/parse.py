@@ -71,17 +71,23 @@ def reference(path: Path) -> tuple[float, int]:
 
 
 def child_peak(code: str) -> int:
-    """Peak RSS (bytes) of a fresh interpreter running ``code``, minus its baseline."""
+    """Peak RSS (bytes) of a fresh interpreter running ``code``, minus its baseline.
+
+    VmHWM of /proc/self/status (ru_maxrss would carry the parent's peak over fork).
+    """
     prog = (
-        "import resource, gc\n"
+        "def hwm():\n"
+        "    for ln in open('/proc/self/status'):\n"
+        "        if ln.startswith('VmHWM:'):\n"
+        "            return int(ln.split()[1]) * 1024\n"
         "import syssense, pyarrow, numpy\n"
         "from syssense.parse import strace, decode\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "base = hwm()\n"
         + code
-        + "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
+        + "\nprint(hwm() - base)\n"
     )
     r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
-    return int(r.stdout.strip().splitlines()[-1]) * 1024
+    return int(r.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
