@@ -208,6 +208,7 @@ def build_context(
                 d = counts_by_cat.setdefault(r["category"] or "?", {})
                 d[r["quadrant"]] = d.get(r["quadrant"], 0) + 1
         quadrant_counts = sorted(counts_by_cat.items())
+        quad_rows.sort(key=lambda r: (r["category"], r["label"]))
         quadrant_img = embed("quadrants", F.quadrant_figure(q, priv_threshold, recon_threshold))
         # in-sample signatures, to mark anomalous windows
         idx = indexes[k]
