@@ -56,6 +56,7 @@ _SIMPLE_ESC = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f", "a": 
                "b": b"\b", "e": b"\x1b", '"': b'"', "\\": b"\\", "'": b"'", "?": b"?"}
 _CLOSE = {"{": "}", "[": "]", "(": ")"}
 _ELLIPSIS = {"...": True}
+_STR_BLANK = re.compile(r'"(?:[^"\\]|\\.)*"|<[^<>\[\]]*>|<[a-zA-Z]*:\[[^\]]*\]>')
 
 
 def unescape(body: str) -> str:
@@ -307,12 +308,61 @@ def decode_args_json(args_text: str | None) -> str:
     return json.dumps(_decode(args_text), ensure_ascii=False)
 
 
+#: one item of a flat argument list (no brackets, comments or expressions), and its separator
+_FLAT_ITEM = re.compile(
+    r'(?:(?P<s>"(?:[^"\\]|\\.)*")(?P<t>\.\.\.)?'
+    r"|(?P<fd>-?\d+|AT_FDCWD)<(?P<p>[^<>\[\]]*|[a-zA-Z]*:\[[^\]]*\])>"
+    r"|(?P<n>-?0x[0-9a-fA-F]+|-?\d+)"
+    r"|(?P<f>[A-Za-z_][\w]*(?:\|(?:[A-Za-z_]\w*|0x[0-9a-fA-F]+|\d+))+)"
+    r"|(?P<i>[A-Za-z_]\w*))"
+    r"(?:, |$)"
+)
+_NEEDS_FULL = re.compile(r"[{}\[\]()/~@=*&]")
+
+
+def _flat(text: str) -> list[Any] | None:
+    """The fast path: a flat list of numbers, names, flag sets, strings and descriptors."""
+    out: list[Any] = []
+    pos = 0
+    n = len(text)
+    match = _FLAT_ITEM.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        g = m.lastgroup
+        if g == "s" or g == "t":
+            body = m.group("s")[1:-1]
+            v: Any = unescape(body) if "\\" in body else body
+            if m.group("t"):
+                v = {"string": v, "truncated": True}
+        elif g == "n":
+            v = _int(m.group("n"))
+        elif g == "i":
+            v = m.group("i")
+            if v == "NULL":
+                v = None
+        elif g == "f":
+            v = [_int(x) if x[0].isdigit() else x for x in m.group("f").split("|")]
+        else:  # fd with path
+            fd = m.group("fd")
+            v = {"fd": _int(fd) if fd != "AT_FDCWD" else fd, "path": unescape(m.group("p"))}
+        out.append(v)
+        pos = m.end()
+    return out
+
+
 def _decode(args_text: str | None) -> list[Any]:
     if args_text is None:
         return []
     text = args_text.strip()
     if not text:
         return []
+    probe = _STR_BLANK.sub('""', text) if ('"' in text or "<" in text) else text
+    if _NEEDS_FULL.search(probe) is None:
+        flat = _flat(text)
+        if flat is not None:
+            return flat
     try:
         p = _Parser(text)
         out = p.parse_list(None)
