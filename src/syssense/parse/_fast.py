@@ -32,6 +32,7 @@ from ..errors import InputFormatError
 from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_paths_json
 
 BLOCK = 8 << 20
+WORKERS = 2  # block-parsing threads (Arrow and most NumPy kernels release the GIL)
 
 _FD_LUT = np.zeros(256, bool)
 _FD_LUT[[60, 62, 32, 40, 91, 123]] = True
@@ -577,7 +578,7 @@ def parse_stream(
     else:
         fast_tables = []
         base = 0
-        with ThreadPoolExecutor(2) as pool:
+        with ThreadPoolExecutor(WORKERS) as pool:
             pending: list[Any] = []
             blocks = _blocks(fh, first)
             n_total = 0
