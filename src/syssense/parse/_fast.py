@@ -263,11 +263,17 @@ def _fd_paths_column(args: pa.Array | pa.ChunkedArray) -> pa.Array:
 # --------------------------------------------------------------------------- a block
 
 
+_POS_LUT = np.zeros(256, bool)
+_POS_LUT[[10, 40, 41, 61, 62]] = True
+
+
 def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
     """Parse one block of whole lines (ending in newlines); line numbers are block-local."""
-    base = 0
     buf = np.frombuffer(data, np.uint8)
-    nl = np.flatnonzero(buf == 10)
+    # one pass over the bytes for every delimiter we need: \n ( ) = >
+    idx = np.flatnonzero(_POS_LUT[buf])
+    ch = buf[idx]
+    nl = idx[ch == 10]
     n = len(nl)
     starts = np.empty(n, np.int64)
     starts[0] = 0
@@ -277,18 +283,20 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
     offs = np.empty(n + 1, np.int64)
     offs[:-1] = starts
     offs[-1] = n and ends[-1]
-    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offs), pbuf)  # without '\n'
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offs), pbuf)  # each with its '\n'
     head = pc.extract_regex(lines, head_rx)
     valid = np.asarray(pc.is_valid(head))
-    name = _field(head, "name")
-    rname = _field(head, "rname")
-    is_call = valid & np.asarray(pc.is_valid(name))
-    is_res = valid & np.asarray(pc.is_valid(rname))
+    name_raw = head.field("name")
+    rname_raw = head.field("rname")
+    is_call = valid & (np.asarray(pc.binary_length(name_raw)) > 0)
+    is_res = valid & (np.asarray(pc.binary_length(rname_raw)) > 0)
     # -- positions
-    lparen = np.flatnonzero(buf == 40)
-    rparen = np.flatnonzero(buf == 41)
-    eq = np.flatnonzero((buf[1:-1] == 61) & (buf[:-2] == 32) & (buf[2:] == 32)) + 1
-    gt = np.flatnonzero(buf == 62)
+    lparen = idx[ch == 40]
+    rparen = idx[ch == 41]
+    eqc = idx[ch == 61]
+    eqc = eqc[(eqc > 0) & (eqc + 1 < len(buf))]
+    eq = eqc[(buf[eqc - 1] == 32) & (buf[eqc + 1] == 32)]
+    gt = idx[ch == 62]
     p = _first_at_or_after(lparen, starts, ends)
     g = _first_at_or_after(gt, starts, ends)
     argstart = np.where(is_res, g + 1, p + 1)
@@ -316,71 +324,79 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
     out: dict[str, Any] = {"n": n}
     # -- slow lines, as text, for the line grammar
     sidx = np.flatnonzero(~fast)
-    out["slow"] = (sidx + base + 1, lines.take(pa.array(sidx)).to_pylist() if len(sidx) else [])
-    # -- columns of the fast rows
+    out["slow"] = (sidx + 1, lines.take(pa.array(sidx)).to_pylist() if len(sidx) else [])
+    # -- columns of the fast rows (every such row matched the head regex: no nulls)
     names = [head.type.field(i).name for i in range(head.type.num_fields)]
-    pid = _field(head, "pid") if "pid" in names else None
-    ts = None
-    if "num" in names:
-        ts = pc.cast(_field(head, "num"), pa.float64())
-    elif "clock" in names:
-        ck = _field(head, "clock")
-        ts = pc.add(
-            pc.add(
-                pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 0, 2), pa.float64()), 3600.0),
-                pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 3, 5), pa.float64()), 60.0),
-            ),
-            pc.cast(pc.utf8_slice_codeunits(ck, 6), pa.float64()),
-        )
-    pid_i = pc.cast(pid, pa.int64()) if pid is not None else pa.nulls(n, pa.int64())
-    ts_f = ts if ts is not None else pa.nulls(n, pa.float64())
+
+    def _pid(rows: pa.Array) -> pa.Array:
+        if "pid" not in names:
+            return pa.nulls(len(rows), pa.int64())
+        return pc.cast(_nz(head.field("pid").take(rows)), pa.int64())
+
+    def _ts(rows: pa.Array) -> pa.Array:
+        if "num" in names:
+            return pc.cast(head.field("num").take(rows), pa.float64())
+        if "clock" in names:
+            ck = head.field("clock").take(rows)
+            return pc.add(
+                pc.add(
+                    pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 0, 2), pa.float64()), 3600.0),
+                    pc.multiply(pc.cast(pc.utf8_slice_codeunits(ck, 3, 5), pa.float64()), 60.0),
+                ),
+                pc.cast(pc.utf8_slice_codeunits(ck, 6), pa.float64()),
+            )
+        return pa.nulls(len(rows), pa.float64())
+
     tpos = np.full(n, -1, np.int64)
     tpos[tidx] = np.arange(len(tidx))
 
     def _tail_fields(rows: np.ndarray) -> dict[str, pa.Array]:
         t = tm.take(pa.array(tpos[rows]))
-        notes = pc.utf8_trim_whitespace(pc.fill_null(_field(t, "notes"), ""))
-        notes = pc.if_else(pc.equal(notes, ""), pa.scalar(None, pa.string()), notes)
+        notes = pc.utf8_trim_whitespace(t.field("notes"))
         return {
-            "ret": parse_ret(_field(t, "ret")),
-            "ret_path": _field(t, "rpath"),
-            "errno": _field(t, "errno"),
-            "duration": pc.cast(_field(t, "dur"), pa.float64()),
-            "note": notes,
+            "ret": parse_ret(_nz(t.field("ret"))),
+            "ret_path": _nz(t.field("rpath")),
+            "errno": _nz(t.field("errno")),
+            "duration": pc.cast(_nz(t.field("dur")), pa.float64()),
+            "note": _nz(notes),
         }
 
     ci = np.flatnonzero(fast_c)
+    cia = pa.array(ci)
     c = {
-        "line": pa.array(ci + base + 1, pa.int64()),
-        "pid": pid_i.take(pa.array(ci)),
-        "ts": ts_f.take(pa.array(ci)),
-        "syscall": name.take(pa.array(ci)),
+        "line": pa.array(ci + 1, pa.int64()),
+        "pid": _pid(cia),
+        "ts": _ts(cia),
+        "syscall": name_raw.take(cia),
         "args": _slices(pbuf, argstart[ci], cp[ci]),
         **_tail_fields(ci),
     }
     c["fd_paths"] = fd_paths_column(c["args"])
     out["c"] = c
     ui = np.flatnonzero(fast_u)
+    uia = pa.array(ui)
     out["u"] = {
-        "line": pa.array(ui + base + 1, pa.int64()),
-        "pid": pid_i.take(pa.array(ui)),
-        "ts": ts_f.take(pa.array(ui)),
-        "syscall": name.take(pa.array(ui)),
+        "line": pa.array(ui + 1, pa.int64()),
+        "pid": _pid(uia),
+        "ts": _ts(uia),
+        "syscall": name_raw.take(uia),
         "args": _slices(pbuf, argstart[ui], ends[ui] - ulen),
     }
     ri = np.flatnonzero(fast_r)
+    ria = pa.array(ri)
     out["r"] = {
-        "line": pa.array(ri + base + 1, pa.int64()),
-        "pid": pid_i.take(pa.array(ri)),
-        "ts": ts_f.take(pa.array(ri)),
-        "syscall": rname.take(pa.array(ri)),
+        "line": pa.array(ri + 1, pa.int64()),
+        "pid": _pid(ria),
+        "ts": _ts(ria),
+        "syscall": rname_raw.take(ria),
         "args": _slices(pbuf, np.minimum(argstart[ri], cp[ri]), cp[ri]),
         **_tail_fields(ri),
     }
     out["first"] = None
     if fast_c.any() or fast_u.any():
         k = int(np.argmax(fast_c | fast_u))
-        out["first"] = (base + k + 1, None if pid is None or not pid[k].is_valid else int(pid[k].as_py()))
+        fp = _pid(pa.array([k]))[0]
+        out["first"] = (k + 1, fp.as_py() if fp.is_valid else None)
     return out
 
 
