@@ -153,7 +153,8 @@ def test_pid_forms_o_file_and_stderr(tmp_path: Path) -> None:
     for path in (f, err):
         ds = parse_strace(path)
         pids = set(ds.events.column("pid").to_pylist())
-        assert len(pids - {None}) >= 2, path.name
+        # on stderr the first process's lines may carry no [pid N] prefix (pid None)
+        assert len(pids) >= 2 and len(pids - {None}) >= 1, path.name
         assert ds.traces.column("n_unparsed").to_pylist() == [0], path.read_text()
         assert ds.traces.column("exit_status").to_pylist() == [0]
 
