@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -48,7 +49,10 @@ def run(name: str, path: Path, ks: str, where: dict | None, detectors: str, resu
     if where:
         ds = ds.select(where)
     t_load = time.perf_counter() - t0
-    ev = evaluate(ds, detectors=detectors, ks=ks, n_bootstrap=1000, seed=0)
+    def progress(label: str, done: int, total: int) -> None:
+        print(f"  [{time.perf_counter() - t0:7.1f} s] {name}: {label} ({done}/{total})", file=sys.stderr, flush=True)
+
+    ev = evaluate(ds, detectors=detectors, ks=ks, n_bootstrap=1000, seed=0, progress=progress)
     total = time.perf_counter() - t0
     rows = ev.leaderboard()
     info = ev.info
