@@ -382,6 +382,7 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
         "syscall": name_raw.take(uia),
         "args": _slices(pbuf, argstart[ui], ends[ui] - ulen),
     }
+    out["u"]["fd_paths"] = fd_paths_column(out["u"]["args"])
     ri = np.flatnonzero(fast_r)
     ria = pa.array(ri)
     out["r"] = {
@@ -392,6 +393,7 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
         "args": _slices(pbuf, np.minimum(argstart[ri], cp[ri]), cp[ri]),
         **_tail_fields(ri),
     }
+    out["r"]["fd_paths"] = fd_paths_column(out["r"]["args"])
     out["first"] = None
     if fast_c.any() or fast_u.any():
         k = int(np.argmax(fast_c | fast_u))
@@ -446,6 +448,17 @@ def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     }
     for k in ("ret", "ret_path", "errno", "duration", "note"):
         joined[k] = rr.column(k)
+    # descriptors decoded in either half (both halves: rare, recomputed on the whole text)
+    uf, rf = ur.column("fd_paths"), rr.column("fd_paths")
+    both = np.asarray(pc.and_(pc.is_valid(uf), pc.is_valid(rf)))
+    fdp = pc.if_else(pc.is_null(uf), rf, uf)
+    if both.any():
+        vals = fdp.to_pylist()
+        texts = joined["args"].to_pylist()
+        for k in np.flatnonzero(both).tolist():
+            vals[k] = fd_paths_json(texts[k])
+        fdp = pa.array(vals, pa.string())
+    joined["fd_paths"] = fdp
     u_left = np.ones(nu, bool)
     u_left[u_pos] = False
     r_left = np.ones(nr, bool)
@@ -458,7 +471,7 @@ def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
 
 
 def _empty_joined(r: pa.Table) -> pa.Table:
-    return r.slice(0, 0).select(["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note"])
+    return r.slice(0, 0).select(["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note", "fd_paths"])
 
 
 def _fixup_leftovers(
@@ -677,7 +690,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
         # map resumed lines of joined calls to the event's line (for -k stacks)
         n_u = u_left.num_rows
-        u_full = u_left.select(["line", "pid", "ts", "syscall", "args"])
+        u_full = u_left.select(["line", "pid", "ts", "syscall", "args", "fd_paths"])
         for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
                        ("duration", pa.float64()), ("note", pa.string())):
             u_full = u_full.append_column(k, pa.nulls(n_u, typ))
@@ -688,9 +701,6 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         ) if r_left.num_rows else pa.array([], pa.string())
         r_full = r_left.set_column(r_left.schema.get_field_index("note"), "note", r_note)
         cols = [*_FAST_COLS, "fd_paths"]
-        joined = joined.append_column("fd_paths", fd_paths_column(joined.column("args")))
-        r_full = r_full.append_column("fd_paths", fd_paths_column(r_full.column("args")))
-        u_full = u_full.append_column("fd_paths", fd_paths_column(u_full.column("args")))
         pieces = [c.select(cols), joined.select(cols), r_full.select(cols)]
         del c, u, r, joined, r_full, u_left, r_left
         fastt = pa.concat_tables(
