@@ -34,8 +34,11 @@ from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_pa
 BLOCK = 8 << 20
 WORKERS = 2  # block-parsing threads (Arrow and most NumPy kernels release the GIL)
 
-_FD_LUT = np.zeros(256, bool)
-_FD_LUT[[60, 62, 32, 40, 91, 123]] = True
+_DIGIT = np.zeros(256, bool)
+_DIGIT[48:58] = True
+_ATFD = np.frombuffer(b"AT_FDCWD", np.uint8)
+_FD_BEFORE = np.zeros(256, bool)
+_FD_BEFORE[[32, 40, 91, 123]] = True
 _GT_NEXT = np.zeros(256, bool)
 _GT_NEXT[[44, 41, 32, 93, 125]] = True
 
@@ -216,28 +219,40 @@ def _fd_paths_column(args: pa.Array | pa.ChunkedArray) -> pa.Array:
         return pa.nulls(n, pa.string())
     data = np.frombuffer(bufs[2], np.uint8)
     a, b = offs[:-1], offs[1:]
-    idx = np.flatnonzero(_FD_LUT[data])
-    ch = data[idx]
-    lts = idx[ch == 60]
+    lts = np.flatnonzero(data == 60)
     n_lt = np.searchsorted(lts, b) - np.searchsorted(lts, a)
     if not n_lt.any():
         return pa.nulls(n, pa.string())
     one = np.flatnonzero(n_lt == 1)
     lt = lts[np.searchsorted(lts, a[one])]  # the row's only '<'
-    # the descriptor: the token before '<' (after ", " or the start of the list)
-    seps = idx[(ch == 32) | (ch == 40) | (ch == 91) | (ch == 123)]
-    i = np.searchsorted(seps, lt) - 1
-    prev = np.where(i >= 0, seps[np.maximum(i, 0)], -1) if len(seps) else np.full(len(lt), -1)
-    fd_a = np.maximum(prev + 1, a[one])
+    row_a = a[one]
+    # the descriptor: the digits (or AT_FDCWD) just before '<', after a separator
+    fd_a = lt.copy()
+    going = np.ones(len(lt), bool)
+    for _ in range(10):
+        cand = fd_a - 1
+        step = going & (cand >= row_a)
+        step[step] = _DIGIT[data[cand[step]]]
+        fd_a[step] -= 1
+        going = step
+        if not going.any():
+            break
+    at = (lt - row_a >= 8) & (fd_a == lt)
+    if at.any():
+        w = np.flatnonzero(at)
+        win = data[(lt[w, None] - 8) + np.arange(8)]
+        hit = (win == _ATFD).all(axis=1)
+        fd_a[w[hit]] -= 8
+    before = np.where(fd_a > row_a, data[np.maximum(fd_a - 1, 0)], 32)
     # the path ends at the first '>' followed by ',', ')', ' ', ']', '}' or the row's end
-    gts = idx[ch == 62]
+    gts = np.flatnonzero(data == 62)
     nx = data[np.minimum(gts + 1, len(data) - 1)]
     k = np.searchsorted(b, gts + 1)
     at_end = (k < n) & (b[np.minimum(k, n - 1)] == gts + 1)
     gts = gts[_GT_NEXT[nx] | at_end]
     j = np.searchsorted(gts, lt)
     gt = gts[np.minimum(j, len(gts) - 1)] if len(gts) else np.full(len(lt), -1)
-    ok = (j < len(gts)) & (gt < b[one]) & (fd_a < lt) if len(gts) else np.zeros(len(lt), bool)
+    ok = (j < len(gts)) & (gt < b[one]) & (fd_a < lt) & _FD_BEFORE[before] if len(gts) else np.zeros(len(lt), bool)
     pbuf = bufs[2]
     fd = _slices(pbuf, fd_a[ok], lt[ok])
     path = _slices(pbuf, lt[ok] + 1, gt[ok])
