@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from ..errors import InputFormatError
 from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_paths_json
 
-BLOCK = 8 << 20
+BLOCK = 4 << 20
 WORKERS = 2  # block-parsing threads (Arrow and most NumPy kernels release the GIL)
 
 _DIGIT = np.zeros(256, bool)
@@ -474,6 +474,8 @@ def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
             vals[k] = fd_paths_json(texts[k])
         fdp = pa.array(vals, pa.string())
     joined["fd_paths"] = fdp
+    del ur, rr
+    _release()
     u_left = np.ones(nu, bool)
     u_left[u_pos] = False
     r_left = np.ones(nr, bool)
@@ -652,6 +654,8 @@ def parse_stream(
                     parser.first_pid, parser.first_pid_set = res["first"][1], True
                 n_total += res["n"] - len(res["slow"][1])
                 fast_tables.append(res)
+                if len(fast_tables) % 8 == 0:
+                    _release()
                 if progress is not None:
                     progress(res["n"])
             parser.n_lines += n_total
@@ -699,6 +703,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         r = pa.concat_tables([pa.table(b["r"]) for b in blocks]).combine_chunks()
         for b in blocks:  # the concatenated tables hold what is still needed
             b.clear()
+        _release()
         if parser.orphan_continuations:
             halves = (u.select(["line", "pid"]), r.select(["line", "pid"]))
         joined, u_left, r_left = _pair(u, r)
@@ -723,6 +728,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
             promote_options="default",
         )
         del pieces, u_full
+        _release()
         n = fastt.num_rows
         fastt = fastt.append_column("kind", pa.array(["syscall"] * 1, pa.string()).take(pa.array(np.zeros(n, np.int64))))
         if parser.default_pid is not None:
@@ -749,6 +755,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     parts.clear()
     table = pa.concat_tables(tables).unify_dictionaries()
     del tables
+    _release()
     # event order: by the line the event starts on (slow events keep their emission order);
     # taken one column at a time so only one column is ever held twice
     order = pc.sort_indices(table, sort_keys=[("line", "ascending"), ("seq", "ascending")])
@@ -763,6 +770,11 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     if parser.orphan_continuations:
         table = _attach_continuations(table, parser.orphan_continuations, halves)
     return table
+
+
+def _release() -> None:
+    """Hand freed Arrow memory back to the system (mimalloc keeps it otherwise)."""
+    pa.default_memory_pool().release_unused()
 
 
 def _cast_fast(t: pa.Table) -> pa.Table:
