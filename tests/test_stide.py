@@ -106,9 +106,14 @@ def test_window_database_matches_brute_force(k, vocab_size, mode):
     assert np.array_equal(db.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
     # posting-list counts only, and block candidates (no tables allowed), agree too
     assert np.array_equal(db.min_hamming(uniq, table_levels=0), _brute_min_hamming(db.rows, uniq))
+    assert np.array_equal(db._count_matches(uniq, 1 << 16), k - _brute_min_hamming(db.rows, uniq))
     small = WindowDB(db.k, db.vocab_size, db.rows, db.counts)
     small.TABLE_BUDGET = 0
     assert np.array_equal(small.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
+    blocks = WindowDB(db.k, db.vocab_size, db.rows, db.counts)
+    blocks.TABLE_BUDGET = blocks.BITSET_BUDGET = 0  # block candidates, then posting lists
+    assert np.array_equal(blocks.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
+    assert blocks._bits is None
     assert not any(len(key) and key[0] != "block" for key in small._tables)
 
 

@@ -189,9 +189,9 @@ class WindowDB:
     vocabulary are left out when building, so such a window can never match.
     """
 
-    #: wildcard tables are built for levels 1, 2 and for any level with at most this many
-    #: position subsets (k = 6: level 3 has 20); beyond, the posting-list count takes over
-    MAX_TABLES_PER_LEVEL = 20
+    #: wildcard tables are built level by level while a level has at most this many
+    #: position subsets and all tables fit ``TABLE_BUDGET`` entries
+    MAX_TABLES_PER_LEVEL = 64
 
     def __init__(self, k: int, vocab_size: int, rows: np.ndarray, counts: np.ndarray, seed: int = 0) -> None:
         self.k = int(k)
@@ -204,6 +204,7 @@ class WindowDB:
         self._words: np.ndarray | None = None
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._postings: tuple[np.ndarray, np.ndarray] | None = None
+        self._bits: np.ndarray | None = None
 
     # ------------------------------------------------------------------ building
     def __len__(self) -> int:
@@ -305,6 +306,8 @@ class WindowDB:
             n += sum(keys.nbytes + rep.nbytes for keys, rep in self._tables.values())
             if self._postings is not None:
                 n += sum(a.nbytes for a in self._postings)
+            if self._bits is not None:
+                n += self._bits.nbytes
         return n
 
     # ------------------------------------------------------------------ queries
@@ -352,11 +355,12 @@ class WindowDB:
            w needs C(k, w) tables of the database's size (sorted keys, binary search);
            by default level 1 always, then levels while their tables fit a budget of
            ``TABLE_BUDGET`` entries in all and ``MAX_TABLES_PER_LEVEL`` tables a level.
-        2. Block candidates (pigeonhole): split the k positions into B blocks; a window
-           within distance B−1 of some database window equals it exactly on at least one
-           block, so that window is among the rows sharing a block with the query, and the
-           minimum over those candidates is exact whenever it is <= B−1.
-        3. Whatever is left is counted against per-position posting lists.
+        2. Whatever is left is counted bit-parallel (:meth:`_count_matches_bits`) when the
+           bitset index fits ``BITSET_BUDGET``; otherwise block candidates (pigeonhole:
+           split the k positions into B blocks; a window within distance B−1 of some
+           database window equals it on at least one block, so the minimum over rows
+           sharing a block is exact when it is <= B−1) and per-position posting-list
+           counts for the rest.
 
         An empty database gives distance k. Pass distinct rows: the work is per row.
         """
@@ -399,15 +403,72 @@ class WindowDB:
             todo = todo[~found]
         # every window left is at distance > level: certify with B = level + 2 blocks, then more
         blocks = max(2, level + 2)
-        while len(todo) and blocks < k and table_levels is None:
+        while len(todo) and blocks < k and table_levels is None and self._bitsets() is None:
+            if self._block_work(rows[todo], blocks) > len(todo) * len(self.rows):
+                break  # candidates would touch more rows than counting every row does
             best = self._block_candidates(rows[todo], blocks, batch_cells)
             ok = best <= blocks - 1
             dist[todo[ok]] = best[ok]
             todo = todo[~ok]
             blocks += 1
         if len(todo):
-            dist[todo] = k - self._count_matches(rows[todo], batch_cells)
+            if self._bitsets() is not None:
+                dist[todo] = k - self._count_matches_bits(rows[todo])
+            else:
+                dist[todo] = k - self._count_matches(rows[todo], batch_cells)
         return dist
+
+    #: largest bitset index (bytes) kept for bit-parallel counting
+    BITSET_BUDGET = 64 << 20
+
+    def _bitsets(self) -> np.ndarray | None:
+        """``bits[j, v]``: the database rows holding call v at position j, as a bitset of
+        uint64 words (None when that would exceed ``BITSET_BUDGET``)."""
+        if self._bits is None:
+            n, k, v = len(self.rows), self.k, self.vocab_size
+            words = (n + 63) // 64
+            if k * v * words * 8 > self.BITSET_BUDGET:
+                return None
+            bits = np.zeros((k, v, words * 64), dtype=bool)
+            for j in range(k):
+                bits[j, self.rows[:, j], np.arange(n)] = True
+            self._bits = np.packbits(bits, axis=2, bitorder="little").view(np.uint64)
+        return self._bits
+
+    def _count_matches_bits(self, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Largest number of positions each window shares with one database window,
+        bit-parallel: the k bitsets of the window's calls are added into a bit-sliced
+        counter (one bit plane per power of two), then the highest reachable count is
+        read off plane by plane. Work per window: about 3k·log2(k)·n/64 word operations."""
+        bits = self._bitsets()
+        assert bits is not None
+        k = self.k
+        planes = max(1, int(k).bit_length())
+        out = np.zeros(len(rows), np.int16)
+        n = len(self.rows)
+        words = bits.shape[2]
+        tail = np.ones(words, np.uint64) * np.uint64(0xFFFFFFFFFFFFFFFF)
+        if n % 64:
+            tail[-1] = np.uint64((1 << (n % 64)) - 1)
+        for lo in range(0, len(rows), batch):
+            q = rows[lo : lo + batch]
+            counter = [np.zeros((len(q), words), np.uint64) for _ in range(planes)]
+            for j in range(k):
+                carry = bits[j, np.minimum(q[:, j], self.vocab_size - 1)].copy()
+                carry[q[:, j] >= self.vocab_size] = 0
+                for c in counter:
+                    t = c & carry
+                    c ^= carry
+                    carry = t
+            mask = np.broadcast_to(tail, (len(q), words)).copy()
+            best = np.zeros(len(q), np.int64)
+            for p in range(planes - 1, -1, -1):
+                cand = mask & counter[p]
+                has = cand.any(axis=1)
+                mask[has] = cand[has]
+                best[has] += 1 << p
+            out[lo : lo + batch] = best
+        return out
 
     #: most wildcard-table entries (all levels together) a database keeps
     TABLE_BUDGET = 8_000_000
@@ -430,6 +491,18 @@ class WindowDB:
             order = np.argsort(keys, kind="stable")
             self._tables[key] = (keys[order], order.astype(np.int32))  # type: ignore[index]
         return self._tables[key]  # type: ignore[index]
+
+    def _block_work(self, rows: np.ndarray, blocks: int) -> int:
+        """Number of candidate rows :meth:`_block_candidates` would compare."""
+        total = 0
+        enc = self.encoder
+        for positions in (tuple(int(x) for x in p) for p in np.array_split(np.arange(self.k), blocks)):
+            keys, _order = self._block_table(positions)
+            proj = np.full_like(rows, UNKNOWN)
+            proj[:, list(positions)] = rows[:, list(positions)]
+            q = enc.row_keys(proj)
+            total += int((np.searchsorted(keys, q, side="right") - np.searchsorted(keys, q, side="left")).sum())
+        return total
 
     def _block_candidates(self, rows: np.ndarray, blocks: int, batch_cells: int) -> np.ndarray:
         """Minimum Hamming distance over database rows sharing one of ``blocks`` blocks with
