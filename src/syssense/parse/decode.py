@@ -48,7 +48,8 @@ _TOKEN = re.compile(
     r"|(?P<num>-?0x[0-9a-fA-F]+|-?\d+(?:\.\d+)?)(?:<(?!<)(?P<npath>" + _PATH + r")>)?"
     r"|(?P<ident>[A-Za-z_][\w.]*)(?:<(?!<)(?P<ipath>" + _PATH + r")>)?"
     r"|(?P<ws>\s+)"
-    r"|(?P<punct>&&|\|\||==|!=|<<|>>|<=|>=|[{}\[\](),=|~@&!*+<>:?/%^-])",
+    r"|(?P<punct>&&|\|\||==|!=|<<|>>|<=|>=|[{}\[\](),=|~@&!*+<>:?/%^-])"
+    r"|(?P<bad>.)",
     re.S,
 )
 _ESC = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)", re.S)
@@ -93,25 +94,21 @@ def _int(text: str) -> int | float:
     return -v if neg else v
 
 
+_KIND_OF = {"trunc": "str", "npath": "num", "ipath": "ident"}
+
+
 def _k(t: re.Match[str]) -> str | None:
     """The token kind (a token with a sub-group reports that as its lastgroup)."""
-    if t.group("str") is not None:
-        return "str"
-    if t.group("num") is not None:
-        return "num"
-    if t.group("ident") is not None:
-        return "ident"
-    return t.lastgroup
+    g = t.lastgroup
+    return _KIND_OF.get(g, g)  # type: ignore[arg-type]
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        all_toks = list(_TOKEN.finditer(text))
-        self.toks = [m for m in all_toks if m.lastgroup != "ws"]
+        self.toks = [m for m in _TOKEN.finditer(text) if m.lastgroup != "ws"]
         self.i = 0
-        covered = sum(m.end() - m.start() for m in all_toks)
-        if covered != len(text):
+        if any(m.lastgroup == "bad" for m in self.toks):
             raise ValueError("untokenizable")
 
     def peek(self) -> re.Match[str] | None:
