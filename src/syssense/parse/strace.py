@@ -144,7 +144,16 @@ def _looks_like_strace(lines: Sequence[str]) -> bool:
 
 
 def sniff(path: Path) -> bool:
-    """A strace log: its first non-empty lines are strace lines (compressed too)."""
+    """A strace log: its first non-empty lines are strace lines (compressed too).
+
+    A folder is a strace input when its first (up to five) files are strace logs.
+    """
+    if path.is_dir():
+        files = sorted(
+            f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+            and not f.name.lower().startswith("readme")
+        )[:5]
+        return bool(files) and all(sniff(f) for f in files)
     if not path.is_file():
         return False
     try:
