@@ -135,6 +135,18 @@ def main() -> None:
     print(f"typed decoding (decode_args, cache cold): {len(texts) / dec_t:>10,.0f} arg lists/s "
           f"(without the cache: {len(texts) / raw_t:,.0f}/s; target >= 200,000)")
 
+    from itertools import islice
+
+    from syssense.parse.strace import iter_strace_events
+
+    m = min(n, 300_000)
+    t = time.perf_counter()
+    with open(args.log, encoding="utf-8", errors="replace") as fh:
+        for _ in iter_strace_events(islice(fh, m)):
+            pass
+    st_t = time.perf_counter() - t
+    print(f"streaming line by line (iter_strace_events, first {m:,} lines): {m / st_t:,.0f} lines/s")
+
     peak = child_peak(f"ds = syssense.parse_strace({str(args.log)!r})")
     print(f"peak memory, parse_strace: {peak / 1e6:,.0f} MB = {peak / size:.2f}x the input (target < 4x)")
     small = child_peak(
