@@ -431,8 +431,14 @@ def _rebase(res: dict[str, Any], base: int) -> None:
 # --------------------------------------------------------------------------- pairing
 
 
-def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Join unfinished and resumed halves: (joined, never resumed, resumed without start)."""
+def _pair(halves: list[pa.Table]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Join unfinished and resumed halves: (joined, never resumed, resumed without start).
+
+    ``halves`` is ``[u, r]`` and is emptied: each column is let go as soon as its joined
+    form is built, so the halves are never held twice.
+    """
+    u, r = halves
+    halves.clear()
     nu, nr = u.num_rows, r.num_rows
     if nu == 0 or nr == 0:
         return _empty_joined(r), u, r
@@ -452,19 +458,31 @@ def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     hit[1:] = sr[1:] & ~sr[:-1] & (sp[1:] == sp[:-1]) & (sc[1:] == sc[:-1])
     r_pos = order[hit] - nu  # resumed rows that pair
     u_pos = order[np.flatnonzero(hit) - 1]  # with the unfinished row just before them
-    ur = u.take(pa.array(u_pos))
-    rr = r.take(pa.array(r_pos))
-    joined = {
-        "line": ur.column("line"),
-        "pid": ur.column("pid"),
-        "ts": ur.column("ts"),
-        "syscall": ur.column("syscall"),
-        "args": pc.binary_join_element_wise(ur.column("args"), rr.column("args"), ""),
-    }
+    u_keep = np.ones(nu, bool)
+    u_keep[u_pos] = False
+    r_keep = np.ones(nr, bool)
+    r_keep[r_pos] = False
+    u_rest = u.filter(pa.array(u_keep))
+    r_rest = r.filter(pa.array(r_keep))
+    ui, ri = pa.array(u_pos), pa.array(r_pos)
+
+    def pop(t: pa.Table, k: str, rows: pa.Array) -> tuple[pa.Array, pa.Table]:
+        col = t.column(k).take(rows)
+        return col, t.drop_columns([k])
+
+    joined: dict[str, Any] = {}
+    for k in ("line", "pid", "ts", "syscall"):
+        joined[k], u = pop(u, k, ui)
+    ua, u = pop(u, "args", ui)
+    ra, r = pop(r, "args", ri)
+    joined["args"] = pc.binary_join_element_wise(ua, ra, "")
+    del ua, ra
     for k in ("ret", "ret_path", "errno", "duration", "note"):
-        joined[k] = rr.column(k)
+        joined[k], r = pop(r, k, ri)
     # descriptors decoded in either half (both halves: rare, recomputed on the whole text)
-    uf, rf = ur.column("fd_paths"), rr.column("fd_paths")
+    uf, u = pop(u, "fd_paths", ui)
+    rf, r = pop(r, "fd_paths", ri)
+    del u, r
     both = np.asarray(pc.and_(pc.is_valid(uf), pc.is_valid(rf)))
     fdp = pc.if_else(pc.is_null(uf), rf, uf)
     if both.any():
@@ -474,17 +492,8 @@ def _pair(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
             vals[k] = fd_paths_json(texts[k])
         fdp = pa.array(vals, pa.string())
     joined["fd_paths"] = fdp
-    del ur, rr
     _release()
-    u_left = np.ones(nu, bool)
-    u_left[u_pos] = False
-    r_left = np.ones(nr, bool)
-    r_left[r_pos] = False
-    return (
-        pa.table(joined),
-        u.filter(pa.array(u_left)),
-        r.filter(pa.array(r_left)),
-    )
+    return pa.table(joined), u_rest, r_rest
 
 
 def _empty_joined(r: pa.Table) -> pa.Table:
@@ -706,7 +715,9 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         _release()
         if parser.orphan_continuations:
             halves = (u.select(["line", "pid"]), r.select(["line", "pid"]))
-        joined, u_left, r_left = _pair(u, r)
+        holder = [u, r]
+        del u, r
+        joined, u_left, r_left = _pair(holder)
         extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
         # map resumed lines of joined calls to the event's line (for -k stacks)
         n_u = u_left.num_rows
@@ -722,7 +733,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         r_full = r_left.set_column(r_left.schema.get_field_index("note"), "note", r_note)
         cols = [*_FAST_COLS, "fd_paths"]
         pieces = [c.select(cols), joined.select(cols), r_full.select(cols)]
-        del c, u, r, joined, r_full, u_left, r_left
+        del c, joined, r_full, u_left, r_left
         fastt = pa.concat_tables(
             [_cast_fast(p) for p in pieces] + [_cast_fast(u_full.select([*cols, "unfinished"]))],
             promote_options="default",
@@ -738,6 +749,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
             )
         fastt = fastt.append_column("tid", fastt.column("pid"))
         parts.append(fastt)
+        del fastt
     if extra:
         from .strace import events_to_table
 
@@ -746,8 +758,8 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     if slow:
         from .strace import events_to_table
 
-        st = events_to_table(slow, "").drop_columns(["trace_id"])
-        parts.append(st)
+        parts.append(events_to_table(slow, "").drop_columns(["trace_id"]))
+        slow.clear()
     if not parts:
         return EVENT_SCHEMA.empty_table().drop_columns(["trace_id"])
     schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
