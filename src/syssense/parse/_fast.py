@@ -774,14 +774,46 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     if not pc.all(pc.equal(order, pa.array(np.arange(table.num_rows, dtype=np.uint64)))).as_py():
         names = table.column_names
         cols = []
+        order_np = np.asarray(order).astype(np.int64)
         for name in names:
-            cols.append(table.column(name).take(order))
+            cols.append(_take_chunked(table.column(name), order_np))
             table = table.drop_columns([name])
         table = pa.table(dict(zip(names, cols, strict=True)), schema=schema)
     table = table.set_column(0, "seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     if parser.orphan_continuations:
         table = _attach_continuations(table, parser.orphan_continuations, halves)
     return table
+
+
+def _take_chunked(col: pa.ChunkedArray, order: np.ndarray, rows: int = 1 << 16) -> pa.ChunkedArray:
+    """``col.take(order)`` built ``rows`` output rows at a time from the chunks they need.
+
+    Arrow's take on a chunked column first concatenates the chunks (a full extra copy);
+    this never holds more than the source, the result and one small batch.
+    """
+    if col.num_chunks <= 1:
+        return pa.chunked_array([col.combine_chunks().take(pa.array(order))], type=col.type)
+    bounds = np.cumsum([0] + [len(c) for c in col.chunks])
+    out = []
+    for s in range(0, len(order), rows):
+        sel = order[s : s + rows]
+        ks = np.searchsorted(bounds, sel, side="right") - 1
+        uniq = np.unique(ks)
+        if len(uniq) == 1:
+            k = int(uniq[0])
+            out.append(col.chunk(k).take(pa.array(sel - bounds[k])))
+            continue
+        pieces, pos = [], []
+        for k in uniq.tolist():
+            m = np.flatnonzero(ks == k)
+            pieces.append(col.chunk(k).take(pa.array(sel[m] - bounds[k])))
+            pos.append(m)
+        flat = pa.concat_arrays(pieces)
+        p = np.concatenate(pos)
+        inv = np.empty(len(p), np.int64)
+        inv[p] = np.arange(len(p))
+        out.append(flat.take(pa.array(inv)))
+    return pa.chunked_array(out, type=col.type)
 
 
 def _release() -> None:
