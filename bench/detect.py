@@ -111,7 +111,7 @@ def bench_k(k: int, train: np.ndarray, test: np.ndarray, vocab: Vocabulary, ref_
     # Hamming: only windows that do not match exactly, distinct ones only
     def hamming_all() -> np.ndarray:
         rows = window_rows(te, k, m.flat_start[miss], m.padded[miss], m.seq_index[miss])
-        uniq, inverse = distinct_rows(m.keys[miss], rows, db.encoder.exact)
+        uniq, inverse = distinct_rows(m.keys_at(db.encoder, miss), rows, db.encoder.exact)
         return db.min_hamming(uniq)[inverse], len(uniq)
 
     (dist, n_uniq), t_ham = timed(hamming_all)

@@ -147,7 +147,11 @@ class Matches:
     padded: np.ndarray
     index: np.ndarray  # int32 row of the database, -1 when absent
     words: np.ndarray  # (n, nwords) uint64: the windows, losslessly packed
-    keys: np.ndarray  # uint64 window keys
+    keys: np.ndarray | None  # uint64 window keys (exact encoders only; else None)
+
+    def keys_at(self, encoder: KeyEncoder, which: np.ndarray) -> np.ndarray:
+        """Keys of the windows ``which`` (computed from the words when not kept)."""
+        return self.keys[which] if self.keys is not None else encoder.mix(self.words[which])
 
     def __len__(self) -> int:
         return len(self.index)
@@ -171,6 +175,22 @@ def _lookup(value_set: pa.Array, keys: np.ndarray) -> np.ndarray:
     if idx.null_count:
         idx = pc.fill_null(idx, -1)
     return idx.to_numpy(zero_copy_only=False, writable=True)  # int32
+
+
+def _as_fixed_binary(words: np.ndarray) -> pa.Array:
+    """``(m, nwords)`` uint64 words as an Arrow fixed-size binary array (zero-copy)."""
+    words = np.ascontiguousarray(words, dtype=np.uint64)
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(8 * words.shape[1]), len(words), [None, pa.py_buffer(words)])
+
+
+def _lookup_array(value_set: pa.Array, values: pa.Array) -> np.ndarray:
+    """Index of every value in ``value_set`` (-1 when absent), any Arrow type."""
+    if len(values) == 0:
+        return np.zeros(0, np.int32)
+    idx = pc.index_in(values, value_set=value_set)
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    return idx.to_numpy(zero_copy_only=False, writable=True)
 
 
 def _sorted_lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -205,6 +225,7 @@ class WindowDB:
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._postings: tuple[np.ndarray, np.ndarray] | None = None
         self._bits: np.ndarray | None = None
+        self._words_fsb: pa.Array | None = None
 
     # ------------------------------------------------------------------ building
     def __len__(self) -> int:
@@ -316,15 +337,15 @@ class WindowDB:
         enc = self.encoder
         seq_index, start, flat_start, padded = window_starts(seqs, self.k)
         words = self._window_words(enc, seqs, flat_start, padded, seq_index)
-        keys = enc.mix(words)
-        index = _lookup(self._value_set, keys)
-        if not enc.exact:
-            hit = np.flatnonzero(index >= 0)
-            at = index[hit]
-            ok = np.ones(len(hit), dtype=bool)
-            for w in range(words.shape[1]):
-                ok &= words[hit, w] == self._words[at, w]
-            index[hit[~ok]] = -1
+        if enc.exact:
+            keys = enc.mix(words)
+            index = _lookup(self._value_set, keys)
+        else:
+            # exact without hashing: the windows' words as fixed-size binary values
+            if self._words_fsb is None:
+                self._words_fsb = _as_fixed_binary(self._words)
+            index = _lookup_array(self._words_fsb, _as_fixed_binary(words))
+            keys = None
         return Matches(seq_index, start, flat_start, padded, index, words, keys)
 
     def lookup_rows(self, rows: np.ndarray) -> np.ndarray:

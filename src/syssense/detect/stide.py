@@ -115,7 +115,7 @@ class Stide(Detector):
             miss = np.flatnonzero(~match)
             if len(miss):
                 rows = window_rows(seqs, int(self.k), m.flat_start[miss], m.padded[miss], m.seq_index[miss])
-                uniq, inverse = distinct_rows(m.keys[miss], rows, self.db_.encoder.exact)
+                uniq, inverse = distinct_rows(m.keys_at(self.db_.encoder, miss), rows, self.db_.encoder.exact)
                 ham[miss] = self.db_.min_hamming(uniq)[inverse]
         else:
             ham[~match] = -1
