@@ -306,19 +306,55 @@ def decode_args_json(args_text: str | None) -> str:
 
 
 #: one item of a flat argument list (no brackets, comments or expressions), and its separator
-_FLAT_ITEM = re.compile(
-    r'(?:(?P<s>"(?:[^"\\]|\\.)*")(?P<t>\.\.\.)?'
+_ITEM_ALTS = (
+    r'(?P<s>"(?:[^"\\]|\\.)*")(?P<t>\.\.\.)?'
     r"|(?P<fd>-?\d+|AT_FDCWD)<(?P<p>[^<>\[\]]*|[a-zA-Z]*:\[[^\]]*\])>"
     r"|(?P<n>-?0x[0-9a-fA-F]+|-?\d+)"
     r"|(?P<f>[A-Za-z_][\w]*(?:\|(?:[A-Za-z_]\w*|0x[0-9a-fA-F]+|\d+))+)"
-    r"|(?P<i>[A-Za-z_]\w*))"
-    r"(?:, |$)"
+    r"|(?P<i>[A-Za-z_]\w*)"
 )
-_NEEDS_FULL = re.compile(r"[{}\[\]()/~@=*&]")
+_FLAT_ITEM = re.compile(
+    r"(?:" + _ITEM_ALTS + r'|\{(?P<st>(?:[^{}"\[\]()]|"(?:[^"\\]|\\.)*")*)\})(?:, |$)'
+)
+_STRUCT_ITEM = re.compile(r"(?:(?P<k>[A-Za-z_]\w*)=)?(?:" + _ITEM_ALTS + r"|(?P<e>\.\.\.))(?:, |$)")
+_NEEDS_FULL = re.compile(r"[\[\]()/~@*&]|=>")
+
+
+def _value(m: re.Match[str]) -> Any:
+    if m.group("s") is not None:
+        body = m.group("s")[1:-1]
+        v: Any = unescape(body) if "\\" in body else body
+        if m.group("t"):
+            v = {"string": v, "truncated": True}
+        return v
+    if m.group("n") is not None:
+        return _int(m.group("n"))
+    if m.group("i") is not None:
+        v = m.group("i")
+        return None if v == "NULL" else v
+    if m.group("f") is not None:
+        return [_int(x) if x[0].isdigit() else x for x in m.group("f").split("|")]
+    fd = m.group("fd")
+    return {"fd": _int(fd) if fd != "AT_FDCWD" else fd, "path": unescape(m.group("p"))}
+
+
+def _flat_struct(inner: str) -> Any:
+    pairs: list[tuple[str | None, Any]] = []
+    pos, n = 0, len(inner)
+    while pos < n:
+        m = _STRUCT_ITEM.match(inner, pos)
+        if m is None or m.end() == pos:
+            return None
+        v = _ELLIPSIS if m.group("e") is not None else _value(m)
+        pairs.append((m.group("k"), v))
+        pos = m.end()
+    if not pairs:
+        return {}
+    return _Parser._struct(pairs)
 
 
 def _flat(text: str) -> list[Any] | None:
-    """The fast path: a flat list of numbers, names, flag sets, strings and descriptors."""
+    """The fast path: numbers, names, flag sets, strings, descriptors, one-level structs."""
     out: list[Any] = []
     pos = 0
     n = len(text)
@@ -327,23 +363,13 @@ def _flat(text: str) -> list[Any] | None:
         m = match(text, pos)
         if m is None or m.end() == pos:
             return None
-        g = m.lastgroup
-        if g == "s" or g == "t":
-            body = m.group("s")[1:-1]
-            v: Any = unescape(body) if "\\" in body else body
-            if m.group("t"):
-                v = {"string": v, "truncated": True}
-        elif g == "n":
-            v = _int(m.group("n"))
-        elif g == "i":
-            v = m.group("i")
-            if v == "NULL":
-                v = None
-        elif g == "f":
-            v = [_int(x) if x[0].isdigit() else x for x in m.group("f").split("|")]
-        else:  # fd with path
-            fd = m.group("fd")
-            v = {"fd": _int(fd) if fd != "AT_FDCWD" else fd, "path": unescape(m.group("p"))}
+        st = m.group("st")
+        if st is not None:
+            v = _flat_struct(st)
+            if v is None:
+                return None
+        else:
+            v = _value(m)
         out.append(v)
         pos = m.end()
     return out
