@@ -321,18 +321,18 @@ _NEEDS_FULL = re.compile(r"[\[\]()/~@*&]|=>")
 
 
 def _value(m: re.Match[str]) -> Any:
-    if m.group("s") is not None:
+    g = m.lastgroup
+    if g == "s" or g == "t":
         body = m.group("s")[1:-1]
         v: Any = unescape(body) if "\\" in body else body
-        if m.group("t"):
-            v = {"string": v, "truncated": True}
-        return v
-    if m.group("n") is not None:
-        return _int(m.group("n"))
-    if m.group("i") is not None:
+        return {"string": v, "truncated": True} if g == "t" else v
+    if g == "n":
+        t = m.group("n")
+        return int(t) if t.isdigit() and (t[0] != "0" or len(t) == 1) else _int(t)
+    if g == "i":
         v = m.group("i")
         return None if v == "NULL" else v
-    if m.group("f") is not None:
+    if g == "f":
         return [_int(x) if x[0].isdigit() else x for x in m.group("f").split("|")]
     fd = m.group("fd")
     return {"fd": _int(fd) if fd != "AT_FDCWD" else fd, "path": unescape(m.group("p"))}
@@ -345,7 +345,7 @@ def _flat_struct(inner: str) -> Any:
         m = _STRUCT_ITEM.match(inner, pos)
         if m is None or m.end() == pos:
             return None
-        v = _ELLIPSIS if m.group("e") is not None else _value(m)
+        v = _ELLIPSIS if m.lastgroup == "e" else _value(m)
         pairs.append((m.group("k"), v))
         pos = m.end()
     if not pairs:
@@ -363,9 +363,8 @@ def _flat(text: str) -> list[Any] | None:
         m = match(text, pos)
         if m is None or m.end() == pos:
             return None
-        st = m.group("st")
-        if st is not None:
-            v = _flat_struct(st)
+        if m.lastgroup == "st":
+            v = _flat_struct(m.group("st"))
             if v is None:
                 return None
         else:
