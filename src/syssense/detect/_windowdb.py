@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -137,21 +136,50 @@ class KeyEncoder:
         return self.mix(self.row_words(rows))
 
 
-@dataclass
 class Matches:
-    """Every window of some sequences and where (if anywhere) it is in the database."""
+    """Every window of some sequences and where (if anywhere) it is in the database.
 
-    seq_index: np.ndarray
-    start: np.ndarray
-    flat_start: np.ndarray
-    padded: np.ndarray
-    index: np.ndarray  # int32 row of the database, -1 when absent
-    words: np.ndarray  # (n, nwords) uint64: the windows, losslessly packed
-    keys: np.ndarray | None  # uint64 window keys (exact encoders only; else None)
+    ``index`` (int32 database row, -1 when absent) is computed eagerly; window positions
+    (``seq_index``, ``start``, ``flat_start``, ``padded``) and ``words`` (the windows,
+    losslessly packed as uint64 words) are computed on first use, so plain membership
+    pays only for the lookup.
+    """
+
+    def __init__(self, seqs: Sequences, k: int, index: np.ndarray, words: np.ndarray | None = None,
+                 keys: np.ndarray | None = None, positions: tuple[np.ndarray, ...] | None = None,
+                 words_all: np.ndarray | None = None) -> None:
+        self._seqs, self._k = seqs, k
+        self.index = index
+        self._words = words
+        self.keys = keys  # uint64 window keys (exact encoders only; else None)
+        self._positions = positions
+        self._words_all = words_all  # per flat position (fast path)
+
+    def _pos(self) -> tuple[np.ndarray, ...]:
+        if self._positions is None:
+            self._positions = window_starts(self._seqs, self._k)
+        return self._positions
+
+    seq_index = property(lambda self: self._pos()[0])
+    start = property(lambda self: self._pos()[1])
+    flat_start = property(lambda self: self._pos()[2])
+    padded = property(lambda self: self._pos()[3])
+
+    @property
+    def words(self) -> np.ndarray:
+        if self._words is None:
+            assert self._words_all is not None
+            self._words = self._words_all[self.flat_start]
+        return self._words
+
+    def words_at(self, which: np.ndarray) -> np.ndarray:
+        if self._words is None and self._words_all is not None:
+            return self._words_all[self.flat_start[which]]
+        return self.words[which]
 
     def keys_at(self, encoder: KeyEncoder, which: np.ndarray) -> np.ndarray:
         """Keys of the windows ``which`` (computed from the words when not kept)."""
-        return self.keys[which] if self.keys is not None else encoder.mix(self.words[which])
+        return self.keys[which] if self.keys is not None else encoder.mix(self.words_at(which))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -335,18 +363,44 @@ class WindowDB:
     def match(self, seqs: Sequences) -> Matches:
         """Look every window of ``seqs`` up (exact membership, vectorised)."""
         enc = self.encoder
+        if enc.mode != "bits" and len(seqs) and int(seqs.lengths.min()) >= self.k:
+            return self._match_all_positions(seqs)
         seq_index, start, flat_start, padded = window_starts(seqs, self.k)
         words = self._window_words(enc, seqs, flat_start, padded, seq_index)
+        index, keys = self._lookup_words(words)
+        return Matches(seqs, self.k, index, words, keys, (seq_index, start, flat_start, padded))
+
+    def _lookup_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        enc = self.encoder
         if enc.exact:
             keys = enc.mix(words)
-            index = _lookup(self._value_set, keys)
-        else:
-            # exact without hashing: the windows' words as fixed-size binary values
-            if self._words_fsb is None:
-                self._words_fsb = _as_fixed_binary(self._words)
-            index = _lookup_array(self._words_fsb, _as_fixed_binary(words))
-            keys = None
-        return Matches(seq_index, start, flat_start, padded, index, words, keys)
+            return _lookup(self._value_set, keys), keys
+        # exact without hashing: the windows' words as fixed-size binary values
+        if self._words_fsb is None:
+            self._words_fsb = _as_fixed_binary(self._words)
+        return _lookup_array(self._words_fsb, _as_fixed_binary(words)), None
+
+    def _match_all_positions(self, seqs: Sequences) -> Matches:
+        """Fast path when no sequence is shorter than k: read the words of every flat
+        position with one strided copy (no gather), look them all up, then keep the
+        positions where a window starts (all but the last k−1 of each sequence)."""
+        enc = self.encoder
+        codes = seqs.codes
+        n = len(codes)
+        buf = np.zeros(n * enc.itemsize + 8 * enc.nwords + 8, dtype=np.uint8)
+        buf[: n * enc.itemsize] = codes.astype(enc.dtype).view(np.uint8)
+        words_all = np.empty((n, enc.nwords), np.uint64)
+        for w in range(enc.nwords):
+            words_all[:, w] = np.ndarray((n,), dtype="<u8", buffer=buf, offset=8 * w, strides=(enc.itemsize,))
+        words_all[:, -1] &= enc._tail_mask
+        valid = np.ones(n, dtype=bool)
+        if self.k > 1:
+            ends = seqs.offsets[1:]
+            valid[_ranges(ends - (self.k - 1), np.full(len(ends), self.k - 1, np.int64))] = False
+        index_all, keys_all = self._lookup_words(words_all)
+        index = index_all[valid]
+        keys = keys_all[valid] if keys_all is not None else None
+        return Matches(seqs, self.k, index, None, keys, None, words_all)
 
     def lookup_rows(self, rows: np.ndarray) -> np.ndarray:
         """Database index of explicit windows (-1 when absent)."""
