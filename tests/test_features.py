@@ -47,3 +47,11 @@ def test_sequences_from_events_group_per_process_in_seq_order():
     re = seqs.recode(other)
     assert re[0].tolist() == [other.id("a"), other.id("b"), UNKNOWN]
     assert np.array_equal(seqs.take([2, 0]).codes, np.concatenate([seqs[2], seqs[0]]))
+
+
+def test_dataset_parts_read_back_in_write_order(tmp_path):
+    from syssense.dataset import read_dataset, traces_table, write_dataset
+
+    for i in range(5):
+        write_dataset(Dataset(traces_table([{"trace_id": f"t{i}", "run": i}]), pa.table({"trace_id": [f"t{i}"], "seq": [0], "kind": ["syscall"]})), tmp_path)
+    assert read_dataset(tmp_path).traces.column("run").to_pylist() == [0, 1, 2, 3, 4]

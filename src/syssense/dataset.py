@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -260,7 +261,8 @@ def write_dataset(ds: Dataset, out_dir: str | os.PathLike[str]) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputFormatError(f"{out} exists and is not a directory; choose a dataset directory")
-    part = uuid.uuid4().hex[:12]
+    # parts sort in the order they were written (time first), so readers see runs in order
+    part = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     (out / "events").mkdir(parents=True, exist_ok=True)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     # events first: a traces part is what makes a trace visible to readers
