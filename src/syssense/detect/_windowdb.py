@@ -391,16 +391,18 @@ class WindowDB:
         buf[: n * enc.itemsize] = codes.astype(enc.dtype).view(np.uint8)
         words_all = np.empty((n, enc.nwords), np.uint64)
         for w in range(enc.nwords):
-            words_all[:, w] = np.ndarray((n,), dtype="<u8", buffer=buf, offset=8 * w, strides=(enc.itemsize,))
-        words_all[:, -1] &= enc._tail_mask
+            view = np.ndarray((n,), dtype="<u8", buffer=buf, offset=8 * w, strides=(enc.itemsize,))
+            if w == enc.nwords - 1:
+                np.bitwise_and(view, enc._tail_mask, out=words_all[:, w])  # copy and mask in one pass
+            else:
+                words_all[:, w] = view
         valid = np.ones(n, dtype=bool)
         if self.k > 1:
             ends = seqs.offsets[1:]
             valid[_ranges(ends - (self.k - 1), np.full(len(ends), self.k - 1, np.int64))] = False
-        index_all, keys_all = self._lookup_words(words_all)
-        index = index_all[valid]
-        keys = keys_all[valid] if keys_all is not None else None
-        return Matches(seqs, self.k, index, None, keys, None, words_all)
+        index_all, _keys = self._lookup_words(words_all)
+        # keys of the few windows that need them are derived from the words later
+        return Matches(seqs, self.k, index_all[valid], None, None, None, words_all)
 
     def lookup_rows(self, rows: np.ndarray) -> np.ndarray:
         """Database index of explicit windows (-1 when absent)."""
