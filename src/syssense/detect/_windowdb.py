@@ -512,7 +512,7 @@ class WindowDB:
             self._bits = np.packbits(bits, axis=2, bitorder="little").view(np.uint64)
         return self._bits
 
-    def _count_matches_bits(self, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+    def _count_matches_bits(self, rows: np.ndarray, batch: int = 16) -> np.ndarray:
         """Largest number of positions each window shares with one database window,
         bit-parallel: the k bitsets of the window's calls are added into a bit-sliced
         counter (one bit plane per power of two), then the highest reachable count is
