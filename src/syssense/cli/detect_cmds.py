@@ -55,7 +55,8 @@ def load_data(path: str, where: tuple[str, ...] = ()) -> Dataset:
     return ds
 
 
-def _write_or_print(table: pa.Table, as_json: bool, as_csv: bool, output: Path | None, title: str, limit: int) -> None:
+def _write_or_print(table: pa.Table, as_json: bool, as_csv: bool, output: Path | None, title: str, limit: int,
+                    terminal_columns: list[str] | None = None) -> None:
     if output is not None:
         suffix = output.suffix.lower()
         with atomic_path(output) as tmp:
@@ -75,6 +76,8 @@ def _write_or_print(table: pa.Table, as_json: bool, as_csv: bool, output: Path |
         click.echo(buf.getvalue().decode("utf-8"), nl=False)
     else:
         shown = table.slice(0, limit) if limit and table.num_rows > limit else table
+        if terminal_columns:  # the full table goes to --csv / --json / -o
+            shown = shown.select([c for c in terminal_columns if c in shown.column_names])
         console.print(rich_table(shown, title=title))
         if shown.num_rows < table.num_rows:
             err_console.print(f"... {table.num_rows - shown.num_rows} more rows: use --limit 0, --csv or --json for all")
@@ -260,7 +263,8 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
             raise InputFormatError(f"the selected traces of {data} hold no system calls to score")
         if windows:
             table = window_rows_table(model, ds, seqs, t, all_windows)
-            title = f"windows of {data} against {model_path} ({model.name})"
+            title = f"windows of {data} against {model_path} ({model.name}); all columns with --csv/--json"
+            compact = ["trace_id", "pid", "seq_first", "seq_last", "line_first", "calls", "hamming", "lfc", "mismatches", "score"]
         else:
             if hasattr(model, "analyse"):  # the stide family
                 res = model.score_traces(seqs, hamming=not no_hamming)
@@ -273,7 +277,8 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
             verdict = np.where(res.column("score").to_numpy(zero_copy_only=False) > t, "anomalous", "normal")
             table = res.append_column("verdict", pa.array(verdict.tolist(), pa.string()))
             title = f"{data} against {model_path} ({model.name}, verdict at score > {t:g})"
-    _write_or_print(table, as_json, as_csv, output, title, limit)
+            compact = None
+    _write_or_print(table, as_json, as_csv, output, title, limit, compact)
 
 
 # --------------------------------------------------------------------------- compare
