@@ -138,6 +138,13 @@ class Sequences:
         return int(self.offsets[-1])
 
     @classmethod
+    def single(cls, codes: np.ndarray | Sequence[int], vocab: Vocabulary, trace_id: str = "-") -> Sequences:
+        """One sequence of ids already in ``vocab`` (what ``score_windows`` gets as an array)."""
+        codes = np.asarray(codes, dtype=np.int32)
+        return cls(codes, np.array([0, len(codes)], np.int64), np.array([trace_id], dtype=object),
+                   np.array([-1], np.int64), vocab)
+
+    @classmethod
     def from_lists(
         cls,
         seqs: Iterable[Sequence[str]],

@@ -120,6 +120,11 @@ class Detector(ABC):
         raise ModelFormatError(f"{self.name} models cannot be merged")
 
     # ------------------------------------------------------------------ scoring
+    def _as_sequences(self, seq: np.ndarray | Sequences) -> Sequences:
+        """``seq`` as :class:`Sequences`: an array is one sequence of ids in ``vocab_``."""
+        self._check_fitted()
+        return seq if isinstance(seq, Sequences) else Sequences.single(seq, self.vocab_)
+
     def _prepare(self, seqs: Sequences) -> Sequences:
         self._check_fitted()
         return seqs.recode(self.vocab_)

@@ -126,11 +126,7 @@ class FrequencyDetector(Detector):
     # ------------------------------------------------------------------ scoring
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """Mean surprisal −ln q(call) of the calls of every length-k window."""
-        self._check_fitted()
-        if not isinstance(seq, Sequences):
-            seq = np.asarray(seq, np.int32)
-            seq = Sequences(seq, np.array([0, len(seq)], np.int64), np.array(["-"], dtype=object),
-                            np.array([-1], np.int64), self.vocab_)
+        seq = self._as_sequences(seq)
         seqs = self._prepare(seq)
         k = int(self.k)
         s = -np.log(self.normal_distribution())[seqs.codes]

@@ -157,11 +157,7 @@ class HMMDetector(Detector):
 
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """Mean per-call negative log-likelihood in every length-k window."""
-        self._check_fitted()
-        if not isinstance(seq, Sequences):
-            seq = np.asarray(seq, np.int32)
-            seq = Sequences(seq, np.array([0, len(seq)], np.int64), np.array(["-"], dtype=object),
-                            np.array([-1], np.int64), self.vocab_)
+        seq = self._as_sequences(seq)
         seqs = self._prepare(seq)
         return self._window_sums(seqs, -self.call_logprob(seqs))[2]
 

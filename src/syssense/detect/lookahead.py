@@ -107,9 +107,7 @@ class LookaheadPairs(Detector):
 
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """Mismatching pairs (first call of the window, call j later), per k-window."""
-        if not isinstance(seq, Sequences):
-            seq = Sequences(np.asarray(seq, np.int32), np.array([0, len(seq)], np.int64),
-                            np.array(["-"], dtype=object), np.array([-1], np.int64), self.vocab_)
+        seq = self._as_sequences(seq)
         seqs = self._prepare(seq)
         miss, _ = self._position_mismatches(seqs)
         _si, _st, flat_start, _pad = window_starts(seqs, int(self.k))

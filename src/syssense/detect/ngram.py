@@ -229,14 +229,6 @@ class NGram(Detector):
         nll = -self.call_logprob(seqs)
         return self._window_sums(seqs, nll)[2]
 
-    def _as_sequences(self, seq: np.ndarray | Sequences) -> Sequences:
-        self._check_fitted()
-        if isinstance(seq, Sequences):
-            return seq
-        seq = np.asarray(seq, np.int32)
-        return Sequences(seq, np.array([0, len(seq)], np.int64), np.array(["-"], dtype=object),
-                         np.array([-1], np.int64), self.vocab_)
-
     def window_table(self, seqs: Sequences) -> pa.Table:
         seqs = self._prepare(seqs)
         nll = -self.call_logprob(seqs)

@@ -134,9 +134,7 @@ class Stide(Detector):
 
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """1.0 for each window that mismatches (t-stide: or is rare), else 0.0."""
-        if not isinstance(seq, Sequences):
-            seq = Sequences(np.asarray(seq, np.int32), np.array([0, len(seq)], np.int64),
-                            np.array(["-"], dtype=object), np.array([-1], np.int64), self.vocab_)
+        seq = self._as_sequences(seq)
         return self.analyse(seq, hamming=False)["mismatch"].astype(np.float64)
 
     def window_table(self, seqs: Sequences, hamming: bool = True) -> pa.Table:
