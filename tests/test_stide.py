@@ -154,3 +154,45 @@ def test_hash_mode_stays_exact_with_many_distinct_windows():
     tw = sliding_windows(qs, 12).data
     assert np.array_equal(m.index >= 0, np.array([tuple(w) in known for w in tw.tolist()]))
     assert list(itertools.islice(db.min_hamming(tw[m.index < 0][:50]), 3)) == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("k", "vocab_size", "mode"),
+    [(1, 50, "word"), (8, 256, "word"), (4, 257, "word"), (5, 1000, "bits"), (10, 256, "hash"),
+     (9, 300, "hash"), (4, 1 << 20, "hash"), (2, 1 << 20, "word"), (3, 1 << 20, "bits")],
+)
+def test_compiled_table_lookup_is_exact_in_every_key_mode(k, vocab_size, mode):
+    """The compiled rolling lookup (every sequence at least k long) and the general path
+    (explicit words; here forced by one short, padded sequence) agree with a Python set."""
+    enc = KeyEncoder(k, vocab_size)
+    assert enc.mode == mode
+    rng = np.random.default_rng(k * 7 + vocab_size)
+    hi = np.array([2, 3, 4, vocab_size - 1])  # few calls (many matches) and the largest id
+    vocab = Vocabulary(str(i) for i in range(2, vocab_size))
+
+    def make(lengths, n_unknown=0, base=None):
+        codes = rng.choice(hi, size=sum(lengths)).astype(np.int32)
+        if base is not None:  # the training calls with some changed: matches and near misses
+            codes = np.resize(base, len(codes))
+            flip = rng.random(len(codes)) < 0.03
+            codes[flip] = rng.choice(hi, int(flip.sum()))
+        codes[rng.integers(0, len(codes), n_unknown)] = 0
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        n = len(lengths)
+        return Sequences(codes, offsets, np.array([f"t{i}" for i in range(n)], dtype=object), np.arange(n), vocab)
+
+    train = make([300, 41, 500])
+    db = WindowDB.build(train, k, vocab_size)
+    assert np.array_equal(db.lookup_rows(db.rows), np.arange(len(db)))
+    known = {tuple(r) for r in db.rows.tolist()}
+    for test in (make([k, 200, k + 3, 350], 20, train.codes), make([k + 1, 90, max(1, k - 1), 120], 3, train.codes)):
+        m = db.match(test)
+        tw = sliding_windows(test, k).data
+        expect = np.array([tuple(w) in known for w in tw.tolist()])
+        assert 0 < expect.sum() < len(expect)
+        assert np.array_equal(m.index >= 0, expect)
+        assert np.array_equal(db.rows[m.index[expect]], tw[expect])
+        # words and keys derived afterwards are the windows' own
+        miss = np.flatnonzero(~expect)
+        assert np.array_equal(m.words_at(miss), db.encoder.row_words(tw[miss]))
+        assert np.array_equal(m.keys_at(db.encoder, miss), db.encoder.row_keys(tw[miss]))

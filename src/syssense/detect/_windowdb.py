@@ -12,7 +12,11 @@ is an index rebuilt on demand:
   exactly; when ``k * bits`` fits 64 bits the calls are bit-packed, exactly; otherwise the
   words are mixed into a 64-bit hash (splitmix64 finaliser) and every hit is verified
   against the stored window, so answers stay exact;
-* membership is a hash lookup of all query keys at once (``pyarrow.compute.index_in``);
+* membership is one compiled pass (numba): an open-addressing hash table (linear probing,
+  load <= 1/2, int32 slots) over the database's packed words, built once when the index is
+  first needed (at fit or after loading; never saved), and a lookup that computes every
+  window's words straight from the call array (rolling, no copy) and compares all of them
+  on a hit, so every answer is exact, hashed keys included;
 * the minimum Hamming distance of a window that does not match is found for distinct
   query windows only: distance 1 through k "one-position-wildcarded" tables, distance 2
   through k(k-1)/2 two-position tables, and a vectorised brute force over the database
@@ -27,6 +31,7 @@ import math
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 from ..features import UNKNOWN, Sequences, _ranges, window_rows, window_starts
 
@@ -44,6 +49,132 @@ def _fmix(h: np.ndarray) -> np.ndarray:
     h *= _M3
     h ^= h >> _S31
     return h
+
+
+# ---------------------------------------------------------------------------- compiled
+# One hash table of the database's packed windows: ``slots`` (power-of-two length, int32
+# database row or -1) probed linearly from ``_slot_hash(words)``; a probe compares every
+# word, so the table is exact whatever the key mode.
+
+_U30, _U27, _U31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_UM2, _UM3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_USEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix64(h):  # pragma: no cover - compiled
+    h ^= h >> _U30
+    h *= _UM2
+    h ^= h >> _U27
+    h *= _UM3
+    h ^= h >> _U31
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _table_build(words):  # pragma: no cover - compiled
+    """Slots (int32, -1 = empty) of an open-addressing table over distinct ``words`` rows."""
+    n, nw = words.shape
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slots = np.full(size, -1, np.int32)
+    for i in range(n):
+        h = _USEED
+        for w in range(nw):
+            h = _mix64(h ^ words[i, w])
+        s = h & mask
+        while slots[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+        slots[s] = i
+    return slots
+
+
+@njit(cache=True, nogil=True)
+def _table_lookup(slots, words, query):  # pragma: no cover - compiled
+    """Row of ``words`` equal to each row of ``query`` (-1 when absent)."""
+    m, nw = query.shape
+    mask = np.uint64(len(slots) - 1)
+    out = np.empty(m, np.int32)
+    for i in range(m):
+        h = _USEED
+        for w in range(nw):
+            h = _mix64(h ^ query[i, w])
+        s = h & mask
+        r = -1
+        while True:
+            c = slots[s]
+            if c < 0:
+                break
+            same = True
+            for w in range(nw):
+                if words[c, w] != query[i, w]:
+                    same = False
+                    break
+            if same:
+                r = c
+                break
+            s = (s + np.uint64(1)) & mask
+        out[i] = r
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _table_lookup_seqs(slots, words, codes, offsets, k, shift, bits_mode, tail_mask):  # pragma: no cover
+    """Row of every window of every sequence (``offsets``; each at least k long), the
+    words computed on the fly from ``codes`` exactly as :class:`KeyEncoder` packs them:
+    ``bits_mode``: one word, call j at bit ``shift * j``; else calls of ``shift`` bits laid
+    out byte-wise, 64/shift calls a word, the last word masked with ``tail_mask``."""
+    nw = words.shape[1]
+    n_out = 0
+    for q in range(len(offsets) - 1):
+        n_out += offsets[q + 1] - offsets[q] - k + 1
+    out = np.empty(n_out, np.int32)
+    mask = np.uint64(len(slots) - 1)
+    cur = np.zeros(nw, np.uint64)
+    ushift = np.uint64(shift)
+    per_word = 64 // shift if not bits_mode else k
+    top = np.uint64(64 - shift) if not bits_mode else np.uint64(shift * (k - 1))
+    n_codes = len(codes)
+    o = 0
+    for q in range(len(offsets) - 1):
+        a, b = offsets[q], offsets[q + 1]
+        for w in range(nw):
+            cur[w] = 0
+        # per_word rolls fill the words of the window at ``a``; then one roll a window
+        for i in range(a - per_word + 1, b - k + 1):
+            # roll: drop the first call of each word, append the call after its end
+            for w in range(nw):
+                nxt = i + (w + 1) * per_word - 1
+                c = np.uint64(codes[nxt]) if 0 <= nxt < n_codes else np.uint64(0)
+                cur[w] = (cur[w] >> ushift) | (c << top)
+            if i < a:
+                continue
+            cur_last = cur[nw - 1] & tail_mask  # all ones in bits mode
+            h = _USEED
+            for w in range(nw):
+                v = cur[w] if w < nw - 1 else cur_last
+                h = _mix64(h ^ v)
+            s = h & mask
+            r = -1
+            while True:
+                c2 = slots[s]
+                if c2 < 0:
+                    break
+                same = True
+                for w in range(nw):
+                    v = cur[w] if w < nw - 1 else cur_last
+                    if words[c2, w] != v:
+                        same = False
+                        break
+                if same:
+                    r = c2
+                    break
+                s = (s + np.uint64(1)) & mask
+            out[o] = r
+            o += 1
+    return out
 
 
 class KeyEncoder:
@@ -147,13 +278,14 @@ class Matches:
 
     def __init__(self, seqs: Sequences, k: int, index: np.ndarray, words: np.ndarray | None = None,
                  keys: np.ndarray | None = None, positions: tuple[np.ndarray, ...] | None = None,
-                 words_all: np.ndarray | None = None) -> None:
+                 words_all: np.ndarray | None = None, encoder: KeyEncoder | None = None) -> None:
         self._seqs, self._k = seqs, k
         self.index = index
         self._words = words
         self.keys = keys  # uint64 window keys (exact encoders only; else None)
         self._positions = positions
         self._words_all = words_all  # per flat position (fast path)
+        self._encoder = encoder  # words read from the call array on demand (compiled path)
 
     def _pos(self) -> tuple[np.ndarray, ...]:
         if self._positions is None:
@@ -168,13 +300,19 @@ class Matches:
     @property
     def words(self) -> np.ndarray:
         if self._words is None:
-            assert self._words_all is not None
-            self._words = self._words_all[self.flat_start]
+            if self._words_all is not None:
+                self._words = self._words_all[self.flat_start]
+            else:
+                assert self._encoder is not None
+                self._words = self._encoder.flat_words(self._seqs.codes, self.flat_start)
         return self._words
 
     def words_at(self, which: np.ndarray) -> np.ndarray:
         if self._words is None and self._words_all is not None:
             return self._words_all[self.flat_start[which]]
+        if self._words is None and self._encoder is not None:
+            # no sequence is shorter than k on this path: no padded window
+            return self._encoder.flat_words(self._seqs.codes, self.flat_start[which])
         return self.words[which]
 
     def keys_at(self, encoder: KeyEncoder, which: np.ndarray) -> np.ndarray:
@@ -193,32 +331,6 @@ def _unique_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     rep = np.empty(len(uniq), np.int64)
     rep[inverse[::-1]] = np.arange(len(keys) - 1, -1, -1, dtype=np.int64)  # first occurrence
     return uniq.to_numpy(zero_copy_only=False), inverse, rep
-
-
-def _lookup(value_set: pa.Array, keys: np.ndarray) -> np.ndarray:
-    """Index of every key in ``value_set`` (-1 when absent); a hash join, for many keys."""
-    if len(keys) == 0:
-        return np.zeros(0, np.int64)
-    idx = pc.index_in(pa.array(keys, type=pa.uint64()), value_set=value_set)
-    if idx.null_count:
-        idx = pc.fill_null(idx, -1)
-    return idx.to_numpy(zero_copy_only=False, writable=True)  # int32
-
-
-def _as_fixed_binary(words: np.ndarray) -> pa.Array:
-    """``(m, nwords)`` uint64 words as an Arrow fixed-size binary array (zero-copy)."""
-    words = np.ascontiguousarray(words, dtype=np.uint64)
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(8 * words.shape[1]), len(words), [None, pa.py_buffer(words)])
-
-
-def _lookup_array(value_set: pa.Array, values: pa.Array) -> np.ndarray:
-    """Index of every value in ``value_set`` (-1 when absent), any Arrow type."""
-    if len(values) == 0:
-        return np.zeros(0, np.int32)
-    idx = pc.index_in(values, value_set=value_set)
-    if idx.null_count:
-        idx = pc.fill_null(idx, -1)
-    return idx.to_numpy(zero_copy_only=False, writable=True)
 
 
 def _sorted_lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -248,12 +360,11 @@ class WindowDB:
         self.counts = np.asarray(counts, np.int64)
         self._seed = seed
         self._encoder: KeyEncoder | None = None
-        self._value_set: pa.Array | None = None
+        self._slots: np.ndarray | None = None  # compiled hash table over ``_words``
         self._words: np.ndarray | None = None
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._postings: tuple[np.ndarray, np.ndarray] | None = None
         self._bits: np.ndarray | None = None
-        self._words_fsb: pa.Array | None = None
 
     # ------------------------------------------------------------------ building
     def __len__(self) -> int:
@@ -331,24 +442,25 @@ class WindowDB:
         return self._encoder
 
     def _ensure_index(self) -> None:
-        if self._value_set is not None:
+        """Pick the key encoder and build the compiled hash table (once; never saved)."""
+        if self._slots is not None:
             return
         for seed in range(self._seed, self._seed + 64):
             enc = KeyEncoder(self.k, self.vocab_size, seed)
-            words = enc.row_words(self.rows)
-            keys = enc.mix(words)
-            vs = pa.array(keys, type=pa.uint64())
-            if enc.exact or len(pc.unique(vs)) == len(keys):
-                self._encoder, self._value_set, self._seed = enc, vs, seed
-                self._words = words if not enc.exact else None
+            words = np.ascontiguousarray(enc.row_words(self.rows))
+            # hashed keys (used by the Hamming tables) must be collision-free in the database
+            if enc.exact or len(np.unique(enc.mix(words))) == len(words):
+                self._encoder, self._seed = enc, seed
+                self._words = words
+                self._slots = _table_build(words)
                 return
         raise RuntimeError("could not find a collision-free window hash")  # pragma: no cover
 
     def nbytes(self, with_tables: bool = True) -> int:
         """Memory held: windows, counts, key index and any Hamming tables built."""
         n = self.rows.nbytes + self.counts.nbytes
-        if self._value_set is not None:
-            n += self._value_set.nbytes
+        if self._slots is not None:
+            n += self._slots.nbytes
         if self._words is not None:
             n += self._words.nbytes
         if with_tables:
@@ -363,8 +475,8 @@ class WindowDB:
     def match(self, seqs: Sequences) -> Matches:
         """Look every window of ``seqs`` up (exact membership, vectorised)."""
         enc = self.encoder
-        if enc.mode != "bits" and len(seqs) and int(seqs.lengths.min()) >= self.k:
-            return self._match_all_positions(seqs)
+        if len(seqs) and int(seqs.lengths.min()) >= self.k:
+            return self._match_compiled(seqs)
         seq_index, start, flat_start, padded = window_starts(seqs, self.k)
         words = self._window_words(enc, seqs, flat_start, padded, seq_index)
         index, keys = self._lookup_words(words)
@@ -372,48 +484,27 @@ class WindowDB:
 
     def _lookup_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         enc = self.encoder
-        if enc.exact:
-            keys = enc.mix(words)
-            return _lookup(self._value_set, keys), keys
-        # exact without hashing: the windows' words as fixed-size binary values
-        if self._words_fsb is None:
-            self._words_fsb = _as_fixed_binary(self._words)
-        return _lookup_array(self._words_fsb, _as_fixed_binary(words)), None
+        index = _table_lookup(self._slots, self._words, np.ascontiguousarray(words, np.uint64))
+        return index, (enc.mix(words) if enc.exact else None)
 
-    def _match_all_positions(self, seqs: Sequences) -> Matches:
-        """Fast path when no sequence is shorter than k: read the words of every flat
-        position with one strided copy (no gather), look them all up, then keep the
-        positions where a window starts (all but the last k−1 of each sequence)."""
+    def _match_compiled(self, seqs: Sequences) -> Matches:
+        """Fast path when no sequence is shorter than k: one compiled pass computes every
+        window's words from the call array (rolling) and probes the table; window positions
+        and words are derived later only if asked for."""
         enc = self.encoder
-        codes = seqs.codes
-        n = len(codes)
-        buf = np.zeros(n * enc.itemsize + 8 * enc.nwords + 8, dtype=np.uint8)
-        buf[: n * enc.itemsize] = codes.astype(enc.dtype).view(np.uint8)
-        words_all = np.empty((n, enc.nwords), np.uint64)
-        for w in range(enc.nwords):
-            view = np.ndarray((n,), dtype="<u8", buffer=buf, offset=8 * w, strides=(enc.itemsize,))
-            if w == enc.nwords - 1:
-                np.bitwise_and(view, enc._tail_mask, out=words_all[:, w])  # copy and mask in one pass
-            else:
-                words_all[:, w] = view
-        valid = np.ones(n, dtype=bool)
-        if self.k > 1:
-            ends = seqs.offsets[1:]
-            valid[_ranges(ends - (self.k - 1), np.full(len(ends), self.k - 1, np.int64))] = False
-        index_all, _keys = self._lookup_words(words_all)
-        # keys of the few windows that need them are derived from the words later
-        return Matches(seqs, self.k, index_all[valid], None, None, None, words_all)
+        codes = np.ascontiguousarray(seqs.codes)
+        bits_mode = enc.mode == "bits"
+        shift = enc.bits if bits_mode else 8 * enc.itemsize
+        index = _table_lookup_seqs(self._slots, self._words, codes, np.asarray(seqs.offsets, np.int64),
+                                   self.k, shift, bits_mode,
+                                   np.uint64(0xFFFFFFFFFFFFFFFF) if bits_mode else np.uint64(enc._tail_mask))
+        return Matches(seqs, self.k, index, encoder=enc)
 
     def lookup_rows(self, rows: np.ndarray) -> np.ndarray:
         """Database index of explicit windows (-1 when absent)."""
         enc = self.encoder
         rows = np.asarray(rows, np.int32).reshape(-1, self.k)
-        index = _lookup(self._value_set, enc.row_keys(rows))
-        if not enc.exact:
-            hit = np.flatnonzero(index >= 0)
-            bad = ~(rows[hit] == self.rows[index[hit]]).all(axis=1)
-            index[hit[bad]] = -1
-        return index
+        return _table_lookup(self._slots, self._words, np.ascontiguousarray(enc.row_words(rows)))
 
     def _table(self, wild: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Sorted keys of the database with positions ``wild`` blanked, and a row for each."""
