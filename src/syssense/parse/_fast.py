@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputFormatError
+from . import _scan
 from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_paths_json
 
 BLOCK = 4 << 20
@@ -417,6 +418,83 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
     return out
 
 
+def _scan_modes(head_rx: str) -> tuple[int, int] | None:
+    """(pid mode, ts mode) for the compiled scanner, or None when it does not cover the shape."""
+    if not _scan.AVAILABLE or "(?P<clock>" in head_rx:
+        return None
+    pid_mode = _scan.PID_PLAIN if "(?P<pid>\\d+) +" in head_rx else (
+        _scan.PID_BRACKET if "\\[pid" in head_rx else _scan.PID_NONE)
+    ts_mode = _scan.TS_NUM if "(?P<num>" in head_rx else _scan.TS_NONE
+    return pid_mode, ts_mode
+
+
+def _num(buf: np.ndarray, sp: np.ndarray, rows: np.ndarray, col: int) -> pa.Array:
+    """A float column from the number spans ``sp[rows, col:col+2]`` (null where absent)."""
+    txt = _scan.gather(buf, sp[rows, col], sp[rows, col + 1])
+    return pc.cast(txt, pa.float64())
+
+
+def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
+    """:func:`_process_block` with the compiled scanner (same output, one pass per line)."""
+    buf = np.frombuffer(data, np.uint8)
+    kind, starts, ends, pid, pid_ok, sp, ret, ret_ok = _scan.scan_block(buf, *modes)
+    n = len(kind)
+    out: dict[str, Any] = {"n": n}
+    sidx = np.flatnonzero(kind == _scan.KIND_SLOW)
+    if len(sidx):
+        offs = np.empty(n + 1, np.int64)
+        offs[:-1] = starts
+        offs[-1] = n and ends[-1] + 1
+        lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data))
+        out["slow"] = (sidx + 1, lines.take(pa.array(sidx)).to_pylist())
+    else:
+        out["slow"] = (sidx + 1, [])
+    has_pid = modes[0] != _scan.PID_NONE
+    has_ts = modes[1] != _scan.TS_NONE
+
+    def _pid(rows: np.ndarray) -> pa.Array:
+        if not has_pid:
+            return pa.nulls(len(rows), pa.int64())
+        ok = pid_ok[rows]
+        return pa.array(pid[rows], pa.int64(), mask=None if ok.all() else ~ok)
+
+    def _ts(rows: np.ndarray) -> pa.Array:
+        return _num(buf, sp, rows, 0) if has_ts else pa.nulls(len(rows), pa.float64())
+
+    def _common(rows: np.ndarray) -> dict[str, pa.Array]:
+        return {
+            "line": pa.array(rows + 1, pa.int64()),
+            "pid": _pid(rows),
+            "ts": _ts(rows),
+            "syscall": _scan.gather(buf, sp[rows, 2], sp[rows, 3]),
+            "args": _scan.gather(buf, sp[rows, 4], sp[rows, 5], nullable=False),
+        }
+
+    def _tail(rows: np.ndarray) -> dict[str, pa.Array]:
+        ok = ret_ok[rows]
+        return {
+            "ret": pa.array(ret[rows], pa.int64(), mask=None if ok.all() else ~ok),
+            "ret_path": _scan.gather(buf, sp[rows, 6], sp[rows, 7]),
+            "errno": _scan.gather(buf, sp[rows, 8], sp[rows, 9]),
+            "duration": _num(buf, sp, rows, 12),
+            "note": _scan.gather(buf, sp[rows, 10], sp[rows, 11]),
+        }
+
+    for part, k in (("c", _scan.KIND_CALL), ("u", _scan.KIND_UNF), ("r", _scan.KIND_RES)):
+        rows = np.flatnonzero(kind == k)
+        cols = _common(rows)
+        if part != "u":
+            cols.update(_tail(rows))
+        cols["fd_paths"] = fd_paths_column(cols["args"])
+        out[part] = cols
+    out["first"] = None
+    fu = np.flatnonzero((kind == _scan.KIND_CALL) | (kind == _scan.KIND_UNF))
+    if len(fu):
+        k = int(fu[0])
+        out["first"] = (k + 1, int(pid[k]) if has_pid and pid_ok[k] else None)
+    return out
+
+
 def _rebase(res: dict[str, Any], base: int) -> None:
     """Turn a block's local line numbers into the file's."""
     if base == 0:
@@ -633,6 +711,7 @@ def parse_stream(
     else:
         fast_tables = []
         base = 0
+        modes = _scan_modes(head_rx)
         with ThreadPoolExecutor(WORKERS) as pool:
             pending: list[Any] = []
             blocks = _blocks(fh, first)
@@ -644,7 +723,8 @@ def parse_stream(
                     blk = _clean(next(blocks))
                 except StopIteration:
                     return False
-                pending.append(pool.submit(_process_block, blk, head_rx))
+                pending.append(pool.submit(_process_block_scan, blk, modes) if modes is not None
+                               else pool.submit(_process_block, blk, head_rx))
                 return True
 
             for _ in range(3):

@@ -68,7 +68,7 @@ PREFIX_RE = re.compile(
 
 #: a -y/-yy decoded descriptor path ``<...>``: '>' is escaped by strace, but socket
 #: decodings such as ``TCP:[1.2.3.4:5->6.7.8.9:10]`` hold '->' inside brackets.
-PATH_PAT = r"(?:[^>\[\n]|\[[^\]\n]*\])*"
+PATH_PAT = r"(?:<[^<>\n]*>|[^>\[\n]|\[[^\]\n]*\])*"  # -yy nests: 3</dev/null<char 1:3>>
 
 #: everything after the argument list of a completed call.
 TAIL_PAT = (

@@ -1,0 +1,398 @@
+"""Compiled byte scanner for the strace fast path (numba; one pass per line).
+
+:func:`scan_block` classifies every line of a block (complete call, ``<unfinished ...>``,
+``<... resumed>``, or "other": left to the line grammar) and extracts the core fields as
+integers and byte spans into preallocated NumPy arrays. It accepts exactly the lines the
+fast path's regular expressions accepted (head ``[pid] [ts] name(`` / ``<... name
+resumed>``; tail ``) = ret[<path>] [E.. (msg)] [(notes)...] [<dur>]``) and sends every
+other line to the line grammar, so both paths still share one definition of the format.
+
+:func:`gather` builds an Arrow string column (int32 offsets + bytes) from spans.
+If numba cannot be imported, :data:`AVAILABLE` is False and the caller keeps the
+NumPy/RE2 path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
+    from numba import njit
+
+    AVAILABLE = True
+except Exception:  # numba missing or broken: the RE2 path is used instead
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        def wrap(f):
+            return f
+
+        return wrap
+
+
+KIND_SLOW, KIND_CALL, KIND_UNF, KIND_RES = 0, 1, 2, 3
+PID_NONE, PID_PLAIN, PID_BRACKET = 0, 1, 2
+TS_NONE, TS_NUM = 0, 1
+
+_UNF = np.frombuffer(b" <unfinished ...>", np.uint8).copy()
+_RESUMED = np.frombuffer(b" resumed>", np.uint8).copy()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isdigit(c):
+    return 48 <= c <= 57
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isword(c):
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ishex(c):
+    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
+
+
+@njit(cache=True, nogil=True)
+def _scan(buf, pid_mode, ts_mode, unf, resumed):  # noqa: C901 - one pass, one function
+    nbuf = len(buf)
+    n = 0
+    for k in range(nbuf):
+        if buf[k] == 10:
+            n += 1
+    kind = np.zeros(n, np.int8)
+    start = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    pid = np.zeros(n, np.int64)
+    pid_ok = np.zeros(n, np.bool_)
+    # spans: ts, name, args, rpath, errno, notes, dur  (a == -1: absent)
+    sp = np.full((n, 14), -1, np.int64)
+    ret = np.zeros(n, np.int64)
+    ret_ok = np.zeros(n, np.bool_)
+    ulen = len(unf)
+    s = 0
+    li = 0
+    for e in range(nbuf):
+        if buf[e] != 10:
+            continue
+        start[li] = s
+        end[li] = e
+        line = li
+        li += 1
+        ls = s
+        s = e + 1
+        i = ls
+        # ---- pid prefix
+        if pid_mode == 1:
+            j = i
+            v = 0
+            while j < e and _isdigit(buf[j]):
+                v = v * 10 + (buf[j] - 48)
+                j += 1
+            if j == i or j - i > 18 or j >= e or buf[j] != 32:
+                continue
+            while j < e and buf[j] == 32:
+                j += 1
+            pid[line] = v
+            pid_ok[line] = True
+            i = j
+        elif pid_mode == 2 and i < e and buf[i] == 91:
+            if i + 4 >= e or buf[i + 1] != 112 or buf[i + 2] != 105 or buf[i + 3] != 100 or buf[i + 4] != 32:
+                continue
+            j = i + 4
+            while j < e and buf[j] == 32:
+                j += 1
+            d = j
+            v = 0
+            while j < e and _isdigit(buf[j]):
+                v = v * 10 + (buf[j] - 48)
+                j += 1
+            if j == d or j - d > 18 or j + 1 >= e or buf[j] != 93 or buf[j + 1] != 32:
+                continue
+            j += 1
+            while j < e and buf[j] == 32:
+                j += 1
+            pid[line] = v
+            pid_ok[line] = True
+            i = j
+        # ---- timestamp
+        if ts_mode == 1:
+            j = i
+            while j < e and _isdigit(buf[j]):
+                j += 1
+            if j == i or j >= e or buf[j] != 46:
+                continue
+            j += 1
+            d = j
+            while j < e and _isdigit(buf[j]):
+                j += 1
+            if j == d or j >= e or buf[j] != 32:
+                continue
+            sp[line, 0] = i
+            sp[line, 1] = j
+            while j < e and buf[j] == 32:
+                j += 1
+            i = j
+        if i >= e:
+            continue
+        # ---- name( or <... name resumed>
+        c = buf[i]
+        is_res = False
+        if (65 <= c <= 90) or (97 <= c <= 122) or c == 95:
+            j = i + 1
+            while j < e and _isword(buf[j]):
+                j += 1
+            if j >= e or buf[j] != 40:
+                continue
+            sp[line, 2] = i
+            sp[line, 3] = j
+            argstart = j + 1
+        elif c == 60 and i + 5 < e and buf[i + 1] == 46 and buf[i + 2] == 46 and buf[i + 3] == 46 and buf[i + 4] == 32:
+            j = i + 5
+            c = buf[j]
+            if not ((65 <= c <= 90) or (97 <= c <= 122) or c == 95):
+                continue
+            na = j
+            j += 1
+            while j < e and _isword(buf[j]):
+                j += 1
+            nb = j
+            if j + len(resumed) > e:
+                continue
+            okr = True
+            for t in range(len(resumed)):
+                if buf[j + t] != resumed[t]:
+                    okr = False
+                    break
+            if not okr:
+                continue
+            sp[line, 2] = na
+            sp[line, 3] = nb
+            g = j + len(resumed) - 1  # the '>'
+            argstart = g + 1
+            if g + 1 < e and buf[g + 1] == 32:
+                argstart += 1
+            is_res = True
+        else:
+            continue
+        # ---- unfinished
+        if not is_res and e - ls > ulen:
+            okf = True
+            for t in range(ulen):
+                if buf[e - ulen + t] != unf[t]:
+                    okf = False
+                    break
+            if okf:
+                sp[line, 4] = argstart
+                sp[line, 5] = e - ulen
+                kind[line] = 2
+                continue
+        # ---- tail: the last " = " at or after argstart, the last ')' before it
+        q = -1
+        j = e - 1
+        while j >= argstart:
+            if buf[j] == 61 and j > 0 and buf[j - 1] == 32 and buf[j + 1] == 32:
+                q = j
+                break
+            j -= 1
+        if q < 0:
+            continue
+        cp = -1
+        j = q - 1
+        while j >= argstart - 1:
+            if buf[j] == 41:
+                cp = j
+                break
+            j -= 1
+        if cp < 0:
+            continue
+        j = cp + 1
+        while j < e and buf[j] == 32:
+            j += 1
+        if j + 1 >= e or buf[j] != 61 or buf[j + 1] != 32:
+            continue
+        j += 2
+        if j >= e:
+            continue
+        # ret
+        is_num = False
+        if buf[j] == 63:
+            j += 1
+        elif buf[j] == 48 and j + 2 < e and buf[j + 1] == 120 and _ishex(buf[j + 2]):
+            j += 2
+            u = np.uint64(0)
+            while j < e and _ishex(buf[j]):
+                h = buf[j]
+                if h <= 57:
+                    dv = h - 48
+                elif h <= 70:
+                    dv = h - 55
+                else:
+                    dv = h - 87
+                u = (u << np.uint64(4)) | np.uint64(dv)
+                j += 1
+            ret[line] = np.int64(u)
+            ret_ok[line] = True
+            is_num = True
+        else:
+            neg = False
+            if buf[j] == 45:
+                neg = True
+                j += 1
+            d = j
+            v = 0
+            while j < e and _isdigit(buf[j]):
+                v = v * 10 + (buf[j] - 48)
+                j += 1
+            if j == d or j - d > 18:
+                continue
+            ret[line] = -v if neg else v
+            ret_ok[line] = True
+            is_num = True
+        # ret path: <( <[^<>\n]*> | [^>\[\n] | \[[^\]\n]*\] )*>
+        if is_num and j < e and buf[j] == 60:
+            j += 1
+            pa_ = j
+            bad = False
+            while True:
+                if j >= e:
+                    bad = True
+                    break
+                c = buf[j]
+                if c == 62:
+                    break
+                if c == 60:
+                    t = j + 1
+                    while t < e and buf[t] != 60 and buf[t] != 62:
+                        t += 1
+                    if t < e and buf[t] == 62:
+                        j = t + 1
+                    else:
+                        j += 1
+                elif c == 91:
+                    t = j + 1
+                    while t < e and buf[t] != 93:
+                        t += 1
+                    if t >= e:
+                        bad = True
+                        break
+                    j = t + 1
+                else:
+                    j += 1
+            if bad:
+                continue
+            if j > pa_:
+                sp[line, 6] = pa_
+                sp[line, 7] = j
+            j += 1
+        # errno
+        if j + 1 < e and buf[j] == 32 and buf[j + 1] == 69:
+            t = j + 2
+            while t < e and ((65 <= buf[t] <= 90) or _isdigit(buf[t]) or buf[t] == 95 or buf[t] == 63):
+                t += 1
+            if t == j + 2 or t + 1 >= e or buf[t] != 32 or buf[t + 1] != 40:
+                continue
+            ea = j + 1
+            eb = t
+            t += 2
+            while t < e and buf[t] != 40 and buf[t] != 41:
+                t += 1
+            if t >= e or buf[t] != 41:
+                continue
+            sp[line, 8] = ea
+            sp[line, 9] = eb
+            j = t + 1
+        # notes: ( " (" ( [^()] | \([^()]*\) )* ")" )*
+        na = j
+        bad = False
+        while j + 1 < e and buf[j] == 32 and buf[j + 1] == 40:
+            t = j + 2
+            closed = False
+            while t < e:
+                c = buf[t]
+                if c == 41:
+                    closed = True
+                    break
+                if c == 40:
+                    t += 1
+                    while t < e and buf[t] != 40 and buf[t] != 41:
+                        t += 1
+                    if t >= e or buf[t] != 41:
+                        break
+                t += 1
+            if not closed:
+                bad = True
+                break
+            j = t + 1
+        if bad:
+            continue
+        if j > na:
+            sp[line, 10] = na + 1
+            sp[line, 11] = j
+        # duration
+        if j + 1 < e and buf[j] == 32 and buf[j + 1] == 60:
+            t = j + 2
+            d = t
+            while t < e and _isdigit(buf[t]):
+                t += 1
+            if t == d or t >= e or buf[t] != 46:
+                continue
+            t += 1
+            d2 = t
+            while t < e and _isdigit(buf[t]):
+                t += 1
+            if t == d2 or t >= e or buf[t] != 62:
+                continue
+            sp[line, 12] = d
+            sp[line, 13] = t
+            j = t + 1
+        if j != e:
+            continue
+        sp[line, 4] = argstart if argstart <= cp else cp
+        sp[line, 5] = cp
+        kind[line] = 3 if is_res else 1
+    return kind, start, end, pid, pid_ok, sp, ret, ret_ok
+
+
+def scan_block(buf: np.ndarray, pid_mode: int, ts_mode: int) -> tuple[np.ndarray, ...]:
+    """Scan a block of whole lines (uint8, each ending in a newline).
+
+    Returns (kind, start, end, pid, pid_ok, spans[n, 14], ret, ret_ok); span pairs are
+    ts, name, args, ret_path, errno, note, duration (``-1`` where absent).
+    """
+    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED)
+
+
+@njit(cache=True, nogil=True)
+def _gather(buf, a, b):
+    n = len(a)
+    offs = np.empty(n + 1, np.int32)
+    tot = 0
+    offs[0] = 0
+    for k in range(n):
+        if a[k] >= 0:
+            tot += b[k] - a[k]
+        offs[k + 1] = tot
+    data = np.empty(tot, np.uint8)
+    p = 0
+    for k in range(n):
+        if a[k] >= 0:
+            for t in range(a[k], b[k]):
+                data[p] = buf[t]
+                p += 1
+    return offs, data
+
+
+def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, nullable: bool = True):
+    """An Arrow string array of ``buf[a[i]:b[i]]`` (null where ``a[i] < 0``)."""
+    import pyarrow as pa
+
+    n = len(a)
+    offs, data = _gather(buf, a, b)
+    if offs[-1] >= 2**31 - 1:  # pragma: no cover - blocks are a few MB
+        raise ValueError("block too large")
+    valid = a >= 0
+    if nullable and not valid.all():
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data), bitmap, n - int(valid.sum()))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data))
