@@ -73,109 +73,153 @@ def _mix64(h):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _table_build(words):  # pragma: no cover - compiled
-    """Slots (int32, -1 = empty) of an open-addressing table over distinct ``words`` rows."""
+    """Open-addressing table over distinct ``words`` rows: ``(size, nw + 1)`` uint64, column
+    0 = database row + 1 (0 = empty slot), then the row's words (inline: one cache line a probe)."""
     n, nw = words.shape
     size = 16
     while size < 2 * n:
         size *= 2
     mask = np.uint64(size - 1)
-    slots = np.full(size, -1, np.int32)
+    table = np.zeros((size, nw + 1), np.uint64)
     for i in range(n):
         h = _USEED
         for w in range(nw):
             h = _mix64(h ^ words[i, w])
         s = h & mask
-        while slots[s] >= 0:
+        while table[s, 0] != 0:
             s = (s + np.uint64(1)) & mask
-        slots[s] = i
-    return slots
+        table[s, 0] = i + 1
+        for w in range(nw):
+            table[s, w + 1] = words[i, w]
+    return table
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _probe1(table, mask, key):  # pragma: no cover - compiled
+    """Row whose single word is ``key`` (-1 when absent)."""
+    s = _mix64(_USEED ^ key) & mask
+    while True:
+        c = table[s, 0]
+        if c == 0:
+            return -1
+        if table[s, 1] == key:
+            return np.int64(c) - 1
+        s = (s + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _probe(table, mask, cur, nw):  # pragma: no cover - compiled
+    """Row whose words are ``cur[:nw]`` (-1 when absent)."""
+    h = _USEED
+    for w in range(nw):
+        h = _mix64(h ^ cur[w])
+    s = h & mask
+    while True:
+        c = table[s, 0]
+        if c == 0:
+            return -1
+        same = True
+        for w in range(nw):
+            if table[s, w + 1] != cur[w]:
+                same = False
+                break
+        if same:
+            return np.int64(c) - 1
+        s = (s + np.uint64(1)) & mask
 
 
 @njit(cache=True, nogil=True)
-def _table_lookup(slots, words, query):  # pragma: no cover - compiled
-    """Row of ``words`` equal to each row of ``query`` (-1 when absent)."""
+def _table_lookup(table, query):  # pragma: no cover - compiled
+    """Row of the table equal to each row of ``query`` (-1 when absent)."""
     m, nw = query.shape
-    mask = np.uint64(len(slots) - 1)
+    mask = np.uint64(len(table) - 1)
     out = np.empty(m, np.int32)
     for i in range(m):
-        h = _USEED
-        for w in range(nw):
-            h = _mix64(h ^ query[i, w])
-        s = h & mask
-        r = -1
-        while True:
-            c = slots[s]
-            if c < 0:
-                break
-            same = True
-            for w in range(nw):
-                if words[c, w] != query[i, w]:
-                    same = False
-                    break
-            if same:
-                r = c
-                break
-            s = (s + np.uint64(1)) & mask
-        out[i] = r
+        out[i] = _probe(table, mask, query[i], nw)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _table_lookup_seqs(slots, words, codes, offsets, k, shift, bits_mode, tail_mask):  # pragma: no cover
+def _table_lookup_seqs(table, codes, offsets, k, shift, bits_mode, tail_mask):  # pragma: no cover
     """Row of every window of every sequence (``offsets``; each at least k long), the
     words computed on the fly from ``codes`` exactly as :class:`KeyEncoder` packs them:
     ``bits_mode``: one word, call j at bit ``shift * j``; else calls of ``shift`` bits laid
-    out byte-wise, 64/shift calls a word, the last word masked with ``tail_mask``."""
-    nw = words.shape[1]
+    out byte-wise, 64/shift calls a word, the last word masked with ``tail_mask``. Each
+    word is rolled: drop its first call, append the call after its end."""
+    nw = table.shape[1] - 1
     n_out = 0
     for q in range(len(offsets) - 1):
         n_out += offsets[q + 1] - offsets[q] - k + 1
     out = np.empty(n_out, np.int32)
-    mask = np.uint64(len(slots) - 1)
-    cur = np.zeros(nw, np.uint64)
+    mask = np.uint64(len(table) - 1)
     ushift = np.uint64(shift)
     per_word = 64 // shift if not bits_mode else k
     top = np.uint64(64 - shift) if not bits_mode else np.uint64(shift * (k - 1))
     n_codes = len(codes)
     o = 0
+    if nw == 1:  # the common case, all in registers
+        for q in range(len(offsets) - 1):
+            a, b = offsets[q], offsets[q + 1]
+            cur = np.uint64(0)
+            # per_word rolls fill the word of the window at ``a``; then one roll a window
+            for i in range(a - per_word + 1, a):
+                nxt = i + per_word - 1
+                c = np.uint64(codes[nxt]) if nxt < n_codes else np.uint64(0)
+                cur = (cur >> ushift) | (c << top)
+            for i in range(a, b - k + 1):
+                nxt = i + per_word - 1
+                c = np.uint64(codes[nxt]) if nxt < n_codes else np.uint64(0)
+                cur = (cur >> ushift) | (c << top)
+                out[o] = _probe1(table, mask, cur & tail_mask)
+                o += 1
+        return out
+    if nw == 2:  # e.g. k = 9..16 with byte calls: two registers
+        for q in range(len(offsets) - 1):
+            a, b = offsets[q], offsets[q + 1]
+            r0 = np.uint64(0)
+            r1 = np.uint64(0)
+            for i in range(a - per_word + 1, b - k + 1):
+                n0 = i + per_word - 1
+                n1 = n0 + per_word
+                c0 = np.uint64(codes[n0]) if n0 < n_codes else np.uint64(0)
+                c1 = np.uint64(codes[n1]) if n1 < n_codes else np.uint64(0)
+                r0 = (r0 >> ushift) | (c0 << top)
+                r1 = (r1 >> ushift) | (c1 << top)
+                if i < a:
+                    continue
+                w1 = r1 & tail_mask
+                s = _mix64(_mix64(_USEED ^ r0) ^ w1) & mask
+                r = -1
+                while True:
+                    c = table[s, 0]
+                    if c == 0:
+                        break
+                    if table[s, 1] == r0 and table[s, 2] == w1:
+                        r = np.int64(c) - 1
+                        break
+                    s = (s + np.uint64(1)) & mask
+                out[o] = r
+                o += 1
+        return out
+    cur = np.zeros(nw, np.uint64)
+    roll = np.zeros(nw, np.uint64)
     for q in range(len(offsets) - 1):
         a, b = offsets[q], offsets[q + 1]
         for w in range(nw):
-            cur[w] = 0
-        # per_word rolls fill the words of the window at ``a``; then one roll a window
+            roll[w] = 0
         for i in range(a - per_word + 1, b - k + 1):
-            # roll: drop the first call of each word, append the call after its end
             for w in range(nw):
                 nxt = i + (w + 1) * per_word - 1
                 c = np.uint64(codes[nxt]) if 0 <= nxt < n_codes else np.uint64(0)
-                cur[w] = (cur[w] >> ushift) | (c << top)
+                roll[w] = (roll[w] >> ushift) | (c << top)
             if i < a:
                 continue
-            cur_last = cur[nw - 1] & tail_mask  # all ones in bits mode
-            h = _USEED
-            for w in range(nw):
-                v = cur[w] if w < nw - 1 else cur_last
-                h = _mix64(h ^ v)
-            s = h & mask
-            r = -1
-            while True:
-                c2 = slots[s]
-                if c2 < 0:
-                    break
-                same = True
-                for w in range(nw):
-                    v = cur[w] if w < nw - 1 else cur_last
-                    if words[c2, w] != v:
-                        same = False
-                        break
-                if same:
-                    r = c2
-                    break
-                s = (s + np.uint64(1)) & mask
-            out[o] = r
+            for w in range(nw - 1):
+                cur[w] = roll[w]
+            cur[nw - 1] = roll[nw - 1] & tail_mask
+            out[o] = _probe(table, mask, cur, nw)
             o += 1
     return out
-
 
 class KeyEncoder:
     """One uint64 key per window of k calls from a vocabulary of ``vocab_size`` ids.
@@ -360,8 +404,7 @@ class WindowDB:
         self.counts = np.asarray(counts, np.int64)
         self._seed = seed
         self._encoder: KeyEncoder | None = None
-        self._slots: np.ndarray | None = None  # compiled hash table over ``_words``
-        self._words: np.ndarray | None = None
+        self._hash: np.ndarray | None = None  # compiled hash table (row + 1, words) per slot
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._postings: tuple[np.ndarray, np.ndarray] | None = None
         self._bits: np.ndarray | None = None
@@ -443,7 +486,7 @@ class WindowDB:
 
     def _ensure_index(self) -> None:
         """Pick the key encoder and build the compiled hash table (once; never saved)."""
-        if self._slots is not None:
+        if self._hash is not None:
             return
         for seed in range(self._seed, self._seed + 64):
             enc = KeyEncoder(self.k, self.vocab_size, seed)
@@ -451,18 +494,15 @@ class WindowDB:
             # hashed keys (used by the Hamming tables) must be collision-free in the database
             if enc.exact or len(np.unique(enc.mix(words))) == len(words):
                 self._encoder, self._seed = enc, seed
-                self._words = words
-                self._slots = _table_build(words)
+                self._hash = _table_build(words)
                 return
         raise RuntimeError("could not find a collision-free window hash")  # pragma: no cover
 
     def nbytes(self, with_tables: bool = True) -> int:
         """Memory held: windows, counts, key index and any Hamming tables built."""
         n = self.rows.nbytes + self.counts.nbytes
-        if self._slots is not None:
-            n += self._slots.nbytes
-        if self._words is not None:
-            n += self._words.nbytes
+        if self._hash is not None:
+            n += self._hash.nbytes
         if with_tables:
             n += sum(keys.nbytes + rep.nbytes for keys, rep in self._tables.values())
             if self._postings is not None:
@@ -484,7 +524,7 @@ class WindowDB:
 
     def _lookup_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         enc = self.encoder
-        index = _table_lookup(self._slots, self._words, np.ascontiguousarray(words, np.uint64))
+        index = _table_lookup(self._hash, np.ascontiguousarray(words, np.uint64))
         return index, (enc.mix(words) if enc.exact else None)
 
     def _match_compiled(self, seqs: Sequences) -> Matches:
@@ -495,7 +535,7 @@ class WindowDB:
         codes = np.ascontiguousarray(seqs.codes)
         bits_mode = enc.mode == "bits"
         shift = enc.bits if bits_mode else 8 * enc.itemsize
-        index = _table_lookup_seqs(self._slots, self._words, codes, np.asarray(seqs.offsets, np.int64),
+        index = _table_lookup_seqs(self._hash, codes, np.asarray(seqs.offsets, np.int64),
                                    self.k, shift, bits_mode,
                                    np.uint64(0xFFFFFFFFFFFFFFFF) if bits_mode else np.uint64(enc._tail_mask))
         return Matches(seqs, self.k, index, encoder=enc)
@@ -504,7 +544,7 @@ class WindowDB:
         """Database index of explicit windows (-1 when absent)."""
         enc = self.encoder
         rows = np.asarray(rows, np.int32).reshape(-1, self.k)
-        return _table_lookup(self._slots, self._words, np.ascontiguousarray(enc.row_words(rows)))
+        return _table_lookup(self._hash, np.ascontiguousarray(enc.row_words(rows)))
 
     def _table(self, wild: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Sorted keys of the database with positions ``wild`` blanked, and a row for each."""
