@@ -855,8 +855,9 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         names = table.column_names
         cols = []
         order_np = np.asarray(order).astype(np.int64)
+        plans: dict[Any, Any] = {}
         for name in names:
-            cols.append(_take_chunked(table.column(name), order_np))
+            cols.append(_take_chunked(table.column(name), order_np, plans=plans))
             table = table.drop_columns([name])
         table = pa.table(dict(zip(names, cols, strict=True)), schema=schema)
     table = table.set_column(0, "seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
@@ -865,35 +866,55 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     return table
 
 
-def _take_chunked(col: pa.ChunkedArray, order: np.ndarray, rows: int = 1 << 16) -> pa.ChunkedArray:
+def _take_chunked(
+    col: pa.ChunkedArray, order: np.ndarray, rows: int = 1 << 16, plans: dict[Any, Any] | None = None
+) -> pa.ChunkedArray:
     """``col.take(order)`` built ``rows`` output rows at a time from the chunks they need.
 
     Arrow's take on a chunked column first concatenates the chunks (a full extra copy);
     this never holds more than the source, the result and one small batch.
     """
-    if col.num_chunks <= 1:
+    if col.num_chunks <= 1 or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        # one chunk, or fixed-width values (8 bytes a row at most): one take is cheap
         return pa.chunked_array([col.combine_chunks().take(pa.array(order))], type=col.type)
-    bounds = np.cumsum([0] + [len(c) for c in col.chunks])
+    if col.null_count == len(col):
+        return pa.chunked_array([pa.nulls(len(order), col.type)], type=col.type)
+    bounds = tuple(np.cumsum([0] + [len(c) for c in col.chunks]).tolist())
+    plans = {} if plans is None else plans  # the same chunk layout recurs across columns
+    plan = plans.get(bounds)
+    if plan is None:
+        plan = plans[bounds] = _take_plan(np.asarray(bounds), order, rows)
     out = []
+    for pieces, inv in plan:
+        if inv is None:
+            k, idx = pieces[0]
+            out.append(col.chunk(k).take(idx))
+            continue
+        flat = pa.concat_arrays([col.chunk(k).take(idx) for k, idx in pieces])
+        out.append(flat.take(inv))
+    return pa.chunked_array(out, type=col.type)
+
+
+def _take_plan(bounds: np.ndarray, order: np.ndarray, rows: int) -> list[Any]:
+    """Per batch of output rows: the (chunk, local indices) to take and the permutation."""
+    plan = []
     for s in range(0, len(order), rows):
         sel = order[s : s + rows]
         ks = np.searchsorted(bounds, sel, side="right") - 1
-        uniq = np.unique(ks)
+        uniq = np.flatnonzero(np.bincount(ks))
         if len(uniq) == 1:
             k = int(uniq[0])
-            out.append(col.chunk(k).take(pa.array(sel - bounds[k])))
+            plan.append(([(k, pa.array(sel - bounds[k]))], None))
             continue
-        pieces, pos = [], []
-        for k in uniq.tolist():
-            m = np.flatnonzero(ks == k)
-            pieces.append(col.chunk(k).take(pa.array(sel[m] - bounds[k])))
-            pos.append(m)
-        flat = pa.concat_arrays(pieces)
-        p = np.concatenate(pos)
+        p = np.argsort(ks, kind="stable")
+        sk = ks[p]
+        cuts = np.searchsorted(sk, uniq)
+        ends = np.append(cuts[1:], len(p))
+        pieces = [(int(k), pa.array(sel[p[a:b]] - bounds[k])) for k, a, b in zip(uniq, cuts, ends, strict=True)]
         inv = np.empty(len(p), np.int64)
         inv[p] = np.arange(len(p))
-        out.append(flat.take(pa.array(inv)))
-    return pa.chunked_array(out, type=col.type)
+        plan.append((pieces, pa.array(inv)))
+    return plan
 
 
 def _release() -> None:
