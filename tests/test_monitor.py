@@ -376,9 +376,6 @@ def test_scanner_agrees_with_the_strace_parser(logs, tmp_path):
 
 
 @needs_strace
-@pytest.mark.xfail(reason="strace parser leaves -yy char-device return values such as "
-                   "'= 3</dev/null<char 1:3>>' unparsed (parse/_stream.py PATH_PAT); reported in notes/issue-8",
-                   strict=False)
 def test_scanner_agrees_with_the_parser_on_redirections(logs):
     parsed, scanned = _parsed_vs_scanned(logs["sh"])
     assert parsed == scanned

@@ -485,7 +485,14 @@ def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
         cols = _common(rows)
         if part != "u":
             cols.update(_tail(rows))
-        cols["fd_paths"] = fd_paths_column(cols["args"])
+        fdp, hard = _scan.fd_paths(buf, sp[rows, 4], sp[rows, 5])
+        if len(hard):  # several decodings (or an odd shape): the line grammar's way
+            texts = cols["args"].take(pa.array(hard)).to_pylist()
+            fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
+            where = np.arange(len(rows), dtype=np.int64)
+            where[hard] = len(rows) + np.arange(len(hard))
+            fdp = pa.concat_arrays([fdp, fixed]).take(pa.array(where))
+        cols["fd_paths"] = fdp
         out[part] = cols
     out["first"] = None
     fu = np.flatnonzero((kind == _scan.KIND_CALL) | (kind == _scan.KIND_UNF))
@@ -529,7 +536,7 @@ def _pair(halves: list[pa.Table]) -> tuple[pa.Table, pa.Table, pa.Table]:
         pc.cast(u.column("syscall").combine_chunks(), pa.string()),
         pc.cast(r.column("syscall").combine_chunks(), pa.string()),
     ])
-    codes = np.asarray(pc.fill_null(pc.index_in(names, pc.unique(names)), -1))
+    codes = np.asarray(pc.fill_null(pc.dictionary_encode(names).indices, -1))
     order = np.lexsort((line, pid))
     sp, sr, sc = pid[order], is_r[order], codes[order]
     hit = np.zeros(len(order), bool)
@@ -563,12 +570,14 @@ def _pair(halves: list[pa.Table]) -> tuple[pa.Table, pa.Table, pa.Table]:
     del u, r
     both = np.asarray(pc.and_(pc.is_valid(uf), pc.is_valid(rf)))
     fdp = pc.if_else(pc.is_null(uf), rf, uf)
-    if both.any():
-        vals = fdp.to_pylist()
-        texts = joined["args"].to_pylist()
-        for k in np.flatnonzero(both).tolist():
-            vals[k] = fd_paths_json(texts[k])
-        fdp = pa.array(vals, pa.string())
+    if both.any():  # only those rows go through Python
+        bi = np.flatnonzero(both)
+        texts = joined["args"].take(pa.array(bi)).to_pylist()
+        fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
+        fdp = pc.cast(fdp, pa.string())
+        where = np.arange(len(fdp), dtype=np.int64)
+        where[bi] = len(fdp) + np.arange(len(bi))
+        fdp = pa.concat_arrays([fdp, fixed]).take(pa.array(where))
     joined["fd_paths"] = fdp
     _release()
     return pa.table(joined), u_rest, r_rest

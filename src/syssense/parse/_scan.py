@@ -377,9 +377,9 @@ def _gather(buf, a, b):
     p = 0
     for k in range(n):
         if a[k] >= 0:
-            for t in range(a[k], b[k]):
-                data[p] = buf[t]
-                p += 1
+            m = b[k] - a[k]
+            data[p : p + m] = buf[a[k] : b[k]]
+            p += m
     return offs, data
 
 
@@ -396,3 +396,117 @@ def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, nullable: bool = True)
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
         return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data), bitmap, n - int(valid.sum()))
     return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gt_next(c):
+    return c == 44 or c == 41 or c == 32 or c == 93 or c == 125
+
+
+@njit(cache=True, nogil=True)
+def _fd_one(buf, a, b):
+    """For one argument text: (code, fd start, '<', '>'); code 0 none, 1 one decoding, 2 hard."""
+    lt = -1
+    for t in range(a, b):
+        if buf[t] == 60:
+            if lt >= 0:
+                return 2, 0, 0, 0
+            lt = t
+    if lt < 0:
+        return 0, 0, 0, 0
+    fd_a = lt
+    steps = 0
+    while steps < 10 and fd_a - 1 >= a and 48 <= buf[fd_a - 1] <= 57:
+        fd_a -= 1
+        steps += 1
+    digits = fd_a < lt
+    if not digits and lt - a >= 8:
+        at = True
+        for t in range(8):
+            if buf[lt - 8 + t] != _ATFDCWD[t]:
+                at = False
+                break
+        if at:
+            fd_a -= 8
+    before = buf[fd_a - 1] if fd_a > a else 32
+    if fd_a >= lt or not (before == 32 or before == 40 or before == 91 or before == 123):
+        return 2, 0, 0, 0
+    gt = -1
+    for t in range(lt + 1, b):
+        if buf[t] == 62 and (t + 1 == b or _gt_next(buf[t + 1])):
+            gt = t
+            break
+    if gt < 0:
+        return 2, 0, 0, 0
+    return 1, fd_a, lt, gt
+
+
+_ATFDCWD = np.frombuffer(b"AT_FDCWD", np.uint8).copy()
+
+
+@njit(cache=True, nogil=True)
+def _fd_paths(buf, a, b):
+    n = len(a)
+    code = np.zeros(n, np.int8)
+    fa = np.zeros(n, np.int64)
+    lt = np.zeros(n, np.int64)
+    gt = np.zeros(n, np.int64)
+    offs = np.zeros(n + 1, np.int32)
+    tot = 0
+    for k in range(n):
+        c, x, y, z = _fd_one(buf, a[k], b[k])
+        code[k] = c
+        if c == 1:
+            fa[k] = x
+            lt[k] = y
+            gt[k] = z
+            m = 8 + (y - x) + (z - y - 1)
+            for t in range(y + 1, z):
+                if buf[t] == 92 or buf[t] == 34:
+                    m += 1
+            tot += m
+        offs[k + 1] = tot
+    data = np.empty(tot, np.uint8)
+    p = 0
+    for k in range(n):
+        if code[k] != 1:
+            continue
+        data[p] = 123
+        data[p + 1] = 34
+        p += 2
+        for t in range(fa[k], lt[k]):
+            data[p] = buf[t]
+            p += 1
+        data[p] = 34
+        data[p + 1] = 58
+        data[p + 2] = 32
+        data[p + 3] = 34
+        p += 4
+        for t in range(lt[k] + 1, gt[k]):
+            c = buf[t]
+            if c == 92 or c == 34:
+                data[p] = 92
+                p += 1
+            data[p] = c
+            p += 1
+        data[p] = 34
+        data[p + 1] = 125
+        p += 2
+    return code, offs, data
+
+
+def fd_paths(buf: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """The ``fd_paths`` JSON texts of argument spans: (Arrow strings, rows needing the line grammar).
+
+    One ``-y`` decoding (``3</etc/passwd>``, ``AT_FDCWD</tmp>``) is settled here exactly as
+    the NumPy version did; argument lists with several ``<`` (or an odd shape) are returned
+    as "hard" rows for :func:`._stream.fd_paths_json`.
+    """
+    import pyarrow as pa
+
+    n = len(a)
+    code, offs, data = _fd_paths(buf, a, b)
+    valid = code == 1
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    arr = pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data), bitmap, n - int(valid.sum()))
+    return arr, np.flatnonzero(code == 2)

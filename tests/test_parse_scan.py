@@ -1,0 +1,111 @@
+"""The compiled (numba) scanner of the strace fast path: classification, fields, the
+RE2 fallback when numba is missing, and -yy nested return paths."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from syssense.parse import _fast, _scan
+from syssense.parse._fast import parse_stream
+
+STRACE = shutil.which("strace")
+needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+needs_numba = pytest.mark.skipif(not _scan.AVAILABLE, reason="numba is not importable")
+
+LOG = (
+    b"101 1700000000.000001 openat(AT_FDCWD</tmp>, \"/dev/null\", O_RDWR) = 3</dev/null<char 1:3>> <0.000010>\n"
+    b"101 1700000000.000002 read(3</dev/null<char 1:3>>, \"\", 10) = 0 <0.000003>\n"
+    b"102 1700000000.000003 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 3, 0) = 0xffffffffffffffff <0.000004>\n"
+    b"102 1700000000.000004 openat(AT_FDCWD, \"/nope\", O_RDONLY) = -1 ENOENT (No such file or directory) <0.000005>\n"
+    b"101 1700000000.000005 wait4(-1 <unfinished ...>\n"
+    b"102 1700000000.000006 fcntl(3</a>, F_GETFD) = 0x1 (flags FD_CLOEXEC) <0.000001>\n"
+    b"101 1700000000.000007 <... wait4 resumed>, NULL, 0, NULL) = ? ERESTARTSYS (To be restarted) <0.000100>\n"
+    b"102 1700000000.000008 --- SIGCHLD {si_signo=SIGCHLD} ---\n"
+    b"102 1700000000.000009 close(3) = 0 <unavailable>\n"
+    b"102 1700000000.000010 +++ exited with 0 +++\n"
+)
+
+
+def _field(buf: np.ndarray, sp: np.ndarray, i: int, k: int) -> str | None:
+    a, b = sp[i, 2 * k], sp[i, 2 * k + 1]
+    return None if a < 0 else bytes(buf[a:b]).decode()
+
+
+@needs_numba
+def test_scanner_classifies_and_extracts() -> None:
+    buf = np.frombuffer(LOG, np.uint8)
+    kind, start, end, pid, pid_ok, sp, ret, ret_ok = _scan.scan_block(buf, _scan.PID_PLAIN, _scan.TS_NUM)
+    assert kind.tolist() == [1, 1, 1, 1, 2, 1, 3, 0, 0, 0]  # <unavailable> and messages: line grammar
+    assert pid[:7].tolist() == [101, 101, 102, 102, 101, 102, 101] and pid_ok[:7].all()
+    assert _field(buf, sp, 0, 0) == "1700000000.000001"
+    assert _field(buf, sp, 0, 1) == "openat"
+    assert _field(buf, sp, 0, 3) == "/dev/null<char 1:3>"  # the -yy nest stays in the path
+    assert ret[0] == 3 and ret_ok[0]
+    assert _field(buf, sp, 1, 2) == '3</dev/null<char 1:3>>, "", 10'
+    assert ret[2] == -1 and ret_ok[2]  # hex wraps like the kernel's int64
+    assert _field(buf, sp, 3, 4) == "ENOENT" and ret[3] == -1
+    assert _field(buf, sp, 4, 2) == "-1" and _field(buf, sp, 4, 1) == "wait4"
+    assert _field(buf, sp, 5, 5) == "(flags FD_CLOEXEC)" and _field(buf, sp, 5, 6) == "0.000001"
+    assert not ret_ok[6] and _field(buf, sp, 6, 4) == "ERESTARTSYS" and _field(buf, sp, 6, 2) == ", NULL, 0, NULL"
+    assert bytes(buf[start[9]:end[9]]) == b"102 1700000000.000010 +++ exited with 0 +++"
+
+
+@needs_numba
+def test_scanner_bracket_pids_and_odd_lines() -> None:
+    log = (b"[pid  7] 1.5 getpid() = 7\n"
+           b"getppid() = 1\n"
+           b"[pid 7 x] 1.5 getpid() = 7\n"
+           b"1.5 9bad() = 1\n"
+           b"[pid 8] 2.5 write(1, \"a)b = c\", 7) = 7 extra\n")
+    buf = np.frombuffer(log, np.uint8)
+    kind, _, _, pid, pid_ok, sp, ret, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NONE)
+    assert kind.tolist() == [0, 1, 0, 0, 0]  # ts present where the shape has none: slow
+    kind, _, _, pid, pid_ok, sp, ret, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NUM)
+    assert kind.tolist() == [1, 0, 0, 0, 0]
+    assert pid[0] == 7 and pid_ok[0] and ret[0] == 7
+
+
+def _parse(data: bytes, fast: bool):
+    return parse_stream(io.BytesIO(data), "x.log", fast=fast)
+
+
+def test_nested_device_return_path_in_both_paths() -> None:
+    """``= 3</dev/null<char 1:3>>`` (-yy) is a parsed return with its path, not unparsed."""
+    for fast in (True, False):
+        table, row = _parse(LOG, fast)
+        ev = table.to_pylist()
+        assert row["n_unparsed"] == 0
+        first = ev[0]
+        assert first["syscall"] == "openat" and first["ret"] == 3
+        assert first["ret_path"] == "/dev/null<char 1:3>"
+        assert first["duration"] == pytest.approx(0.00001)
+
+
+def test_fallback_without_numba_gives_the_same_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_scan, _ = _parse(LOG, True)
+    monkeypatch.setattr(_scan, "AVAILABLE", False)
+    assert _fast._scan_modes(r"^(?P<pid>\d+) +(?P<num>\d+\.\d+) +") is None
+    without, _ = _parse(LOG, True)
+    line_grammar, _ = _parse(LOG, False)
+    assert with_scan.to_pylist() == without.to_pylist() == line_grammar.to_pylist()
+
+
+@needs_strace
+def test_live_yy_log_fast_path_equals_line_grammar(tmp_path: Path) -> None:
+    out = tmp_path / "yy.log"
+    subprocess.run([STRACE, "-f", "-ttt", "-T", "-yy", "-o", str(out), "sh", "-c",
+                    "exec 3</dev/null; cat /etc/hostname >/dev/null; ls /nonexistent 2>/dev/null; true"],
+                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    data = out.read_bytes()
+    fast, frow = _parse(data, True)
+    slow, srow = _parse(data, False)
+    assert fast.to_pylist() == slow.to_pylist()
+    assert frow["n_unparsed"] == srow["n_unparsed"] == 0
+    paths = [p for p in fast.column("ret_path").to_pylist() if p]
+    assert any("<char 1:3>" in p for p in paths), paths
