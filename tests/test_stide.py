@@ -104,6 +104,10 @@ def test_window_database_matches_brute_force(k, vocab_size, mode):
     assert np.array_equal(db.rows[m.index[expect]], tw[expect])
     uniq = np.unique(tw[~expect], axis=0)[:400]
     assert np.array_equal(db.min_hamming(uniq), _brute_min_hamming(db.rows, uniq))
+    # the NumPy remainder (bitsets / blocks / postings) and the compiled scan after each table level
+    assert np.array_equal(db.min_hamming(uniq, compiled=False), _brute_min_hamming(db.rows, uniq))
+    for levels in range(3):
+        assert np.array_equal(db.min_hamming(uniq, table_levels=levels), _brute_min_hamming(db.rows, uniq))
     # posting-list counts only, and block candidates (no tables allowed), agree too
     assert np.array_equal(db.min_hamming(uniq, table_levels=0), _brute_min_hamming(db.rows, uniq))
     assert np.array_equal(db._count_matches(uniq, 1 << 16), k - _brute_min_hamming(db.rows, uniq))

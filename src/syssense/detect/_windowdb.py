@@ -221,6 +221,107 @@ def _table_lookup_seqs(table, codes, offsets, k, shift, bits_mode, tail_mask):  
             o += 1
     return out
 
+@njit(cache=True, nogil=True)
+def _scan_min_hamming(db, q, orders, lo, hi, lower, certified, full_scan):  # pragma: no cover - compiled
+    """Exact minimum Hamming distance of each query row to the ``db`` rows, known to be at
+    least ``lower``. First the block candidates (``orders[b, lo[i, b]:hi[i, b]]``: rows equal
+    to the query on block b); by the pigeonhole principle a distance <= ``certified`` found
+    there is the minimum. Otherwise (``full_scan``; else -1 is returned) every row is scanned,
+    each comparison stopping as soon as it cannot beat the best so far, and the scan stops
+    at distance ``certified + 1``."""
+    m, k = q.shape
+    n = db.shape[0]
+    nb = lo.shape[1]
+    out = np.empty(m, np.int16)
+    for i in range(m):
+        best = k
+        for b in range(nb):
+            for t in range(lo[i, b], hi[i, b]):
+                r = orders[b, t]
+                d = 0
+                for j in range(k):
+                    if db[r, j] != q[i, j]:
+                        d += 1
+                        if d >= best:
+                            break
+                if d < best:
+                    best = d
+                    if best <= lower:
+                        break
+            if best <= lower:
+                break
+        if best > certified and not full_scan:
+            best = -1
+        elif best > certified:
+            floor = certified + 1
+            for r in range(n):
+                d = 0
+                for j in range(k):
+                    if db[r, j] != q[i, j]:
+                        d += 1
+                        if d >= best:
+                            break
+                if d < best:
+                    best = d
+                    if best <= floor:
+                        break
+        out[i] = best
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _bits_max_matches(bits, q, n, target):  # pragma: no cover - compiled
+    """Largest number of positions each query shares with one database row, bit-parallel
+    (k <= 31): per 64-row word the k bitsets ``bits[j, q[j]]`` are added into a bit-sliced
+    counter held in five registers, and the word's maximum is read off plane by plane.
+    Stops a query early once ``target`` matches (the most possible) are reached."""
+    m, k = q.shape
+    v = bits.shape[1]
+    nwords = bits.shape[2]
+    out = np.zeros(m, np.int16)
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    tail = full if n % 64 == 0 else (np.uint64(1) << np.uint64(n % 64)) - np.uint64(1)
+    for i in range(m):
+        best = 0
+        for w in range(nwords):
+            c0 = np.uint64(0)
+            c1 = np.uint64(0)
+            c2 = np.uint64(0)
+            c3 = np.uint64(0)
+            c4 = np.uint64(0)
+            for j in range(k):
+                call = q[i, j]
+                if call >= v:
+                    continue
+                x = bits[j, call, w]
+                t = c0 & x
+                c0 ^= x
+                x = t
+                t = c1 & x
+                c1 ^= x
+                x = t
+                t = c2 & x
+                c2 ^= x
+                x = t
+                t = c3 & x
+                c3 ^= x
+                c4 ^= t
+            live = tail if w == nwords - 1 else full
+            val = 0
+            for p in range(4, -1, -1):
+                plane = c4 if p == 4 else c3 if p == 3 else c2 if p == 2 else c1 if p == 1 else c0
+                cand = live & plane
+                if cand != 0:
+                    live = cand
+                    val += 1 << p
+            if live != 0 and val > best:
+                best = val
+                if best >= target:
+                    break
+        out[i] = best
+    return out
+
+
 class KeyEncoder:
     """One uint64 key per window of k calls from a vocabulary of ``vocab_size`` ids.
 
@@ -555,7 +656,8 @@ class WindowDB:
             self._tables[wild] = (keys, rep.astype(np.int32))
         return self._tables[wild]
 
-    def min_hamming(self, rows: np.ndarray, table_levels: int | None = None, batch_cells: int = 1 << 22) -> np.ndarray:
+    def min_hamming(self, rows: np.ndarray, table_levels: int | None = None, batch_cells: int = 1 << 22,
+                    compiled: bool = True) -> np.ndarray:
         """Exact minimum Hamming distance of each window in ``rows`` to the database.
 
         1. Wildcard tables: a window is within distance w of the database iff, for some
@@ -610,6 +712,9 @@ class WindowDB:
             dist[todo[found]] = level
             todo = todo[~found]
         # every window left is at distance > level: certify with B = level + 2 blocks, then more
+        if compiled and len(todo):
+            dist[todo] = self._scan_remainder(rows[todo], level)
+            return dist
         blocks = max(2, level + 2)
         while len(todo) and blocks < k and table_levels is None and self._bitsets() is None:
             if self._block_work(rows[todo], blocks) > len(todo) * len(self.rows):
@@ -624,6 +729,43 @@ class WindowDB:
                 dist[todo] = k - self._count_matches_bits(rows[todo])
             else:
                 dist[todo] = k - self._count_matches(rows[todo], batch_cells)
+        return dist
+
+    def _scan_remainder(self, rows: np.ndarray, level: int) -> np.ndarray:
+        """Compiled exact distances of windows known to be farther than ``level``: block
+        candidates for B = level + 2 blocks (certifying distance level + 1), then an
+        early-exit scan of the whole database for the rest (:func:`_scan_min_hamming`)."""
+        k = self.k
+        blocks = level + 2
+        n = len(self.rows)
+        q = np.ascontiguousarray(rows, np.int32)
+        if blocks > k:  # too few positions for blocks: scan everything
+            empty = np.zeros((len(q), 0), np.int64)
+            return _scan_min_hamming(self.rows, q, np.zeros((0, n), np.int32), empty, empty, level + 1, level, True)
+        parts = [tuple(int(x) for x in p) for p in np.array_split(np.arange(k), blocks)]
+        orders = np.empty((blocks, n), np.int32)
+        lo = np.empty((len(q), blocks), np.int64)
+        hi = np.empty((len(q), blocks), np.int64)
+        enc = self.encoder
+        for b, positions in enumerate(parts):
+            keys, order = self._block_table(positions)
+            orders[b] = order
+            proj = np.full_like(q, UNKNOWN)
+            proj[:, list(positions)] = q[:, list(positions)]
+            qk = enc.row_keys(proj)
+            lo[:, b] = np.searchsorted(keys, qk, side="left")
+            hi[:, b] = np.searchsorted(keys, qk, side="right")
+        dist = _scan_min_hamming(self.rows, q, orders, lo, hi, level + 1, blocks - 1, False)
+        far = np.flatnonzero(dist < 0)
+        if len(far):
+            bits = self._bitsets()
+            if bits is not None and k <= 31:
+                dist[far] = k - _bits_max_matches(bits, q[far], n, k - blocks)
+            elif bits is not None:
+                dist[far] = k - self._count_matches_bits(q[far])
+            else:
+                dist[far] = _scan_min_hamming(self.rows, q[far], orders[:0], lo[far, :0], hi[far, :0],
+                                              blocks, blocks - 1, True)
         return dist
 
     #: largest bitset index (bytes) kept for bit-parallel counting
