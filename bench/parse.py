@@ -7,7 +7,9 @@ Makes (once) a log of >= 1,000,000 lines by tracing a busy real workload with
 * reference: one compiled Python regular expression pulling the core fields
   (pid, ts, syscall, args, ret, rest) of each line into tuples;
 * core columns: ``syssense.parse_strace`` (the whole events table: pid, ts, syscall, args,
-  ret, errno, duration, fd paths, unfinished/resumed joined, ...);
+  ret, errno, duration, fd paths, unfinished/resumed joined, ...), with the compiled
+  (numba) scanner, and once with the scanner switched off (the NumPy/RE2 path) for the
+  speed-up it brings;
 * typed decoding: ``decode_args`` over the argument texts (cold cache);
 * peak memory of parse_strace (a fresh process, ru_maxrss minus the interpreter's), and
   streaming memory (iter_strace_events over 10 % and 100 % of the log).
@@ -70,10 +72,21 @@ def reference(path: Path) -> tuple[float, int]:
     return time.perf_counter() - t, sum(1 for o in out if o)
 
 
-def child_peak(code: str) -> int:
+WARM_SCAN = (
+    "from syssense.parse import _scan\n"
+    "if _scan.AVAILABLE:\n"
+    "    _b = numpy.frombuffer(b'1 1.5 getpid() = 1\\n', numpy.uint8)\n"
+    "    _scan.scan_block(_b, 1, 1); _scan.gather(_b, numpy.array([0]), numpy.array([1]))\n"
+    "    _scan.fd_paths(_b, numpy.array([0]), numpy.array([1]))\n"
+)
+
+
+def child_peak(code: str, warm_scan: bool = True) -> int:
     """Peak RSS (bytes) of a fresh interpreter running ``code``, minus its baseline.
 
     VmHWM of /proc/self/status (ru_maxrss would carry the parent's peak over fork).
+    With ``warm_scan`` the baseline includes numba's runtime and the compiled scanner
+    (a fixed cost, the same for any input; measured on its own by ``scan_overhead``).
     """
     prog = (
         "def hwm():\n"
@@ -82,7 +95,8 @@ def child_peak(code: str) -> int:
         "            return int(ln.split()[1]) * 1024\n"
         "import syssense, pyarrow, numpy\n"
         "from syssense.parse import strace, decode\n"
-        "base = hwm()\n"
+        + (WARM_SCAN if warm_scan else "")
+        + "base = hwm()\n"
         + code
         + "\nprint(hwm() - base)\n"
     )
@@ -117,10 +131,20 @@ def main() -> None:
     ds = syssense.parse_strace(args.log)
     core_t = min(core_t, time.perf_counter() - t)
     ev = ds.events
+    from syssense.parse import _scan
+
+    avail = _scan.AVAILABLE
+    _scan.AVAILABLE = False
+    t = time.perf_counter()
+    syssense.parse_strace(args.log)
+    re2_t = time.perf_counter() - t
+    _scan.AVAILABLE = avail
     print(f"reference (one Python regex -> tuples): {n / ref_t:>12,.0f} lines/s  ({ref_t:.2f} s, {ref_hits:,} matched)")
     print(f"syssense core columns (parse_strace):   {n / core_t:>12,.0f} lines/s  ({core_t:.2f} s, "
           f"{ev.num_rows:,} events, {ds.traces.column('n_unparsed')[0].as_py()} unparsed)")
     print(f"  ratio to reference: {ref_t / core_t:.2f}x   (targets: >= 1,000,000 lines/s and >= 1.5x)")
+    print(f"  without the compiled scanner (NumPy/RE2 path): {n / re2_t:,.0f} lines/s = {ref_t / re2_t:.2f}x "
+          f"the reference; the scanner's speed-up: {re2_t / core_t:.2f}x")
 
     texts = ev.column("args").slice(0, args.decode).to_pylist()
     decode_args_json.cache_clear()
@@ -149,6 +173,9 @@ def main() -> None:
 
     peak = child_peak(f"ds = syssense.parse_strace({str(args.log)!r})")
     print(f"peak memory, parse_strace: {peak / 1e6:,.0f} MB = {peak / size:.2f}x the input (target < 4x)")
+    fixed = child_peak("import numpy\n" + WARM_SCAN, warm_scan=False)
+    print(f"  plus a fixed {fixed / 1e6:,.0f} MB for numba's runtime and the compiled scanner "
+          f"(any input size): {(peak + fixed) / size:.2f}x on this log")
     small = child_peak(
         "import itertools\n"
         f"fh = open({str(args.log)!r}, encoding='utf-8', errors='replace')\n"

@@ -40,13 +40,19 @@ def _field(buf: np.ndarray, sp: np.ndarray, i: int, k: int) -> str | None:
 @needs_numba
 def test_scanner_classifies_and_extracts() -> None:
     buf = np.frombuffer(LOG, np.uint8)
-    kind, start, end, pid, pid_ok, sp, ret, ret_ok = _scan.scan_block(buf, _scan.PID_PLAIN, _scan.TS_NUM)
+    kind, start, end, pid, pid_ok, sp, ret, ret_ok, num = _scan.scan_block(buf, _scan.PID_PLAIN, _scan.TS_NUM)
     assert kind.tolist() == [1, 1, 1, 1, 2, 1, 3, 0, 0, 0]  # <unavailable> and messages: line grammar
     assert pid[:7].tolist() == [101, 101, 102, 102, 101, 102, 101] and pid_ok[:7].all()
     assert _field(buf, sp, 0, 0) == "1700000000.000001"
     assert _field(buf, sp, 0, 1) == "openat"
     assert _field(buf, sp, 0, 3) == "/dev/null<char 1:3>"  # the -yy nest stays in the path
     assert ret[0] == 3 and ret_ok[0]
+    # times and durations as the correctly rounded doubles of their text
+    assert num[0, 0] == float("1700000000.000001") and num[0, 1] == float("0.000010")
+    assert num[6, 0] == float("1700000000.000007") and num[6, 1] == float("0.000100")
+    assert np.isnan(num[4, 1])  # no duration on an unfinished half
+    nsbuf = np.frombuffer(b"1 1700000000.123456789 getpid() = 1\n", np.uint8)
+    assert np.isnan(_scan.scan_block(nsbuf, _scan.PID_PLAIN, _scan.TS_NUM)[8][0, 0])  # beyond 2**53: text cast
     assert _field(buf, sp, 1, 2) == '3</dev/null<char 1:3>>, "", 10'
     assert ret[2] == -1 and ret_ok[2]  # hex wraps like the kernel's int64
     assert _field(buf, sp, 3, 4) == "ENOENT" and ret[3] == -1
@@ -64,9 +70,9 @@ def test_scanner_bracket_pids_and_odd_lines() -> None:
            b"1.5 9bad() = 1\n"
            b"[pid 8] 2.5 write(1, \"a)b = c\", 7) = 7 extra\n")
     buf = np.frombuffer(log, np.uint8)
-    kind, _, _, pid, pid_ok, sp, ret, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NONE)
+    kind, _, _, pid, pid_ok, sp, ret, _, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NONE)
     assert kind.tolist() == [0, 1, 0, 0, 0]  # ts present where the shape has none: slow
-    kind, _, _, pid, pid_ok, sp, ret, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NUM)
+    kind, _, _, pid, pid_ok, sp, ret, _, _ = _scan.scan_block(buf, _scan.PID_BRACKET, _scan.TS_NUM)
     assert kind.tolist() == [1, 0, 0, 0, 0]
     assert pid[0] == 7 and pid_ok[0] and ret[0] == 7
 

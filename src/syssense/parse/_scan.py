@@ -53,8 +53,32 @@ def _ishex(c):
     return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
 
 
+_POW10 = np.array([10.0**k for k in range(23)])  # exact doubles
+
+
 @njit(cache=True, nogil=True)
-def _scan(buf, pid_mode, ts_mode, unf, resumed):  # noqa: C901 - one pass, one function
+def _decimal(buf, a, b, pow10):
+    """``buf[a:b]`` (``\\d+\\.\\d+``) as the correctly rounded double, or NaN when the
+    digits do not fit 2**53 exactly (then Arrow's cast of the text is used)."""
+    v = 0
+    nd = 0
+    k = -1
+    for t in range(a, b):
+        c = buf[t]
+        if c == 46:
+            k = 0
+            continue
+        v = v * 10 + (c - 48)
+        nd += 1
+        if k >= 0:
+            k += 1
+    if nd > 18 or v > 9007199254740992 or k < 0 or k > 22:
+        return np.nan
+    return v / pow10[k]  # both exact: IEEE division rounds the true quotient once
+
+
+@njit(cache=True, nogil=True)
+def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10):  # noqa: C901 - one pass, one function
     nbuf = len(buf)
     n = 0
     for k in range(nbuf):
@@ -69,6 +93,7 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed):  # noqa: C901 - one pass, one f
     sp = np.full((n, 14), -1, np.int64)
     ret = np.zeros(n, np.int64)
     ret_ok = np.zeros(n, np.bool_)
+    num = np.full((n, 2), np.nan)  # ts, duration as doubles (NaN: absent or use the text)
     ulen = len(unf)
     s = 0
     li = 0
@@ -351,16 +376,23 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed):  # noqa: C901 - one pass, one f
         sp[line, 4] = argstart if argstart <= cp else cp
         sp[line, 5] = cp
         kind[line] = 3 if is_res else 1
-    return kind, start, end, pid, pid_ok, sp, ret, ret_ok
+    for line in range(n):
+        if kind[line] != 0:
+            if sp[line, 0] >= 0:
+                num[line, 0] = _decimal(buf, sp[line, 0], sp[line, 1], pow10)
+            if sp[line, 12] >= 0:
+                num[line, 1] = _decimal(buf, sp[line, 12], sp[line, 13], pow10)
+    return kind, start, end, pid, pid_ok, sp, ret, ret_ok, num
 
 
 def scan_block(buf: np.ndarray, pid_mode: int, ts_mode: int) -> tuple[np.ndarray, ...]:
     """Scan a block of whole lines (uint8, each ending in a newline).
 
-    Returns (kind, start, end, pid, pid_ok, spans[n, 14], ret, ret_ok); span pairs are
-    ts, name, args, ret_path, errno, note, duration (``-1`` where absent).
+    Returns (kind, start, end, pid, pid_ok, spans[n, 14], ret, ret_ok, num[n, 2]); span
+    pairs are ts, name, args, ret_path, errno, note, duration (``-1`` where absent); ``num``
+    holds ts and duration as doubles where their digits fit exactly (else NaN).
     """
-    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED)
+    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED, _POW10)
 
 
 @njit(cache=True, nogil=True)
