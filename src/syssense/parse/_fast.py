@@ -837,7 +837,8 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         del pieces, u_full
         _release()
         n = fastt.num_rows
-        fastt = fastt.append_column("kind", pa.array(["syscall"] * 1, pa.string()).take(pa.array(np.zeros(n, np.int64))))
+        kind = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["syscall"]))
+        fastt = fastt.append_column("kind", kind)
         if parser.default_pid is not None:
             fastt = fastt.set_column(
                 fastt.schema.get_field_index("pid"), "pid",
