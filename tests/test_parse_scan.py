@@ -115,3 +115,23 @@ def test_live_yy_log_fast_path_equals_line_grammar(tmp_path: Path) -> None:
     assert frow["n_unparsed"] == srow["n_unparsed"] == 0
     paths = [p for p in fast.column("ret_path").to_pylist() if p]
     assert any("<char 1:3>" in p for p in paths), paths
+
+
+@needs_numba
+def test_fd_paths_settled_by_the_scanner_match_the_line_grammar() -> None:
+    from syssense.parse._stream import fd_paths_json
+
+    texts = ['3</etc/passwd>, "x", 4', '"<?xml a=\\"<b>\\"", 131072', 'AT_FDCWD</tmp>, "a<b", 0',
+             '1</dev/null<char 1:3>>, "", 0', '"unterminated<', "5<pipe:[123]>", "x", "",
+             '3</a>, 4</b>', '(3<x>)', 'foo3</a>']
+    raw = "".join(texts).encode()
+    b = np.cumsum([len(t.encode()) for t in texts])
+    a = np.concatenate([[0], b[:-1]])
+    arr, hard = _scan.fd_paths(np.frombuffer(raw, np.uint8), a, b)
+    got = arr.to_pylist()
+    for i, t in enumerate(texts):
+        if i in set(hard.tolist()):
+            continue
+        assert got[i] == fd_paths_json(t), t
+    assert 1 not in hard and got[1] is None  # '<' only inside string literals
+    assert 4 in hard  # an unterminated literal is left to the line grammar

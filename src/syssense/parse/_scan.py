@@ -439,13 +439,32 @@ def _gt_next(c):
 def _fd_one(buf, a, b):
     """For one argument text: (code, fd start, '<', '>'); code 0 none, 1 one decoding, 2 hard."""
     lt = -1
-    for t in range(a, b):
-        if buf[t] == 60:
-            if lt >= 0:
-                return 2, 0, 0, 0
+    n_lt = 0
+    outside = 0  # '<' outside string literals (the line grammar blanks those first)
+    t = a
+    while t < b:
+        c = buf[t]
+        if c == 34:
+            t += 1
+            while t < b and buf[t] != 34:
+                if buf[t] == 92:
+                    t += 1
+                elif buf[t] == 60:
+                    n_lt += 1
+                t += 1
+            if t >= b:
+                return 2, 0, 0, 0  # unterminated literal: the line grammar decides
+            t += 1
+            continue
+        if c == 60:
+            n_lt += 1
+            outside += 1
             lt = t
-    if lt < 0:
+        t += 1
+    if outside == 0:  # none, or all inside literals: no decoding (as the line grammar finds)
         return 0, 0, 0, 0
+    if n_lt > 1:
+        return 2, 0, 0, 0
     fd_a = lt
     steps = 0
     while steps < 10 and fd_a - 1 >= a and 48 <= buf[fd_a - 1] <= 57:
