@@ -322,6 +322,43 @@ def _bits_max_matches(bits, q, n, target):  # pragma: no cover - compiled
     return out
 
 
+@njit(cache=True, nogil=True)
+def _slots_build(keys):  # pragma: no cover - compiled
+    """int32 open-addressing slots (-1 = empty) over distinct uint64 ``keys`` (load <= 1/2)."""
+    size = 16
+    while size < 2 * len(keys):
+        size *= 2
+    mask = np.uint64(size - 1)
+    slots = np.full(size, -1, np.int32)
+    for i in range(len(keys)):
+        s = _mix64(_USEED ^ keys[i]) & mask
+        while slots[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+        slots[s] = i
+    return slots
+
+
+@njit(cache=True, nogil=True)
+def _slots_lookup(slots, keys, query):  # pragma: no cover - compiled
+    """Position of each ``query`` key in ``keys`` (-1 when absent), through ``slots``."""
+    mask = np.uint64(len(slots) - 1)
+    out = np.empty(len(query), np.int64)
+    for i in range(len(query)):
+        key = query[i]
+        s = _mix64(_USEED ^ key) & mask
+        r = -1
+        while True:
+            c = slots[s]
+            if c < 0:
+                break
+            if keys[c] == key:
+                r = c
+                break
+            s = (s + np.uint64(1)) & mask
+        out[i] = r
+    return out
+
+
 class KeyEncoder:
     """One uint64 key per window of k calls from a vocabulary of ``vocab_size`` ids.
 
@@ -507,6 +544,7 @@ class WindowDB:
         self._encoder: KeyEncoder | None = None
         self._hash: np.ndarray | None = None  # compiled hash table (row + 1, words) per slot
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._table_slots: dict[tuple, np.ndarray] = {}  # compiled hash over each wildcard table
         self._postings: tuple[np.ndarray, np.ndarray] | None = None
         self._bits: np.ndarray | None = None
 
@@ -606,6 +644,7 @@ class WindowDB:
             n += self._hash.nbytes
         if with_tables:
             n += sum(keys.nbytes + rep.nbytes for keys, rep in self._tables.values())
+            n += sum(slots.nbytes for slots in self._table_slots.values())
             if self._postings is not None:
                 n += sum(a.nbytes for a in self._postings)
             if self._bits is not None:
@@ -701,7 +740,12 @@ class WindowDB:
                 keys, rep = self._table(wild)
                 q = rows[todo[open_]].copy()
                 q[:, list(wild)] = UNKNOWN
-                idx = _sorted_lookup(keys, enc.row_keys(q))
+                if compiled:
+                    if wild not in self._table_slots:
+                        self._table_slots[wild] = _slots_build(keys)
+                    idx = _slots_lookup(self._table_slots[wild], keys, enc.row_keys(q))
+                else:
+                    idx = _sorted_lookup(keys, enc.row_keys(q))
                 hit = idx >= 0
                 if not enc.exact and hit.any():
                     keep = [j for j in range(k) if j not in wild]
