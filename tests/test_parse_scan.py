@@ -77,6 +77,12 @@ def test_scanner_bracket_pids_and_odd_lines() -> None:
     assert pid[0] == 7 and pid_ok[0] and ret[0] == 7
 
 
+@pytest.fixture(autouse=True)
+def _scan_small_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These logs are tiny: let the scanner take them (by default only logs >= 4 MB)."""
+    monkeypatch.setattr(_fast, "SCAN_MIN_BYTES", 0)
+
+
 def _parse(data: bytes, fast: bool):
     return parse_stream(io.BytesIO(data), "x.log", fast=fast)
 
@@ -135,3 +141,42 @@ def test_fd_paths_settled_by_the_scanner_match_the_line_grammar() -> None:
         assert got[i] == fd_paths_json(t), t
     assert 1 not in hard and got[1] is None  # '<' only inside string literals
     assert 4 in hard  # an unterminated literal is left to the line grammar
+
+
+@needs_numba
+def test_scanner_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = _fast._process_block_scan
+
+    def spy(data: bytes, modes: tuple[int, int]):
+        calls.append(modes)
+        return real(data, modes)
+
+    monkeypatch.setattr(_fast, "_process_block_scan", spy)
+    _parse(LOG, True)
+    assert calls == [(_scan.PID_PLAIN, _scan.TS_NUM)]
+    calls.clear()
+    monkeypatch.setattr(_fast, "SCAN_MIN_BYTES", 1 << 22)
+    _parse(LOG, True)  # a small log: numba's load would cost more than it saves
+    assert calls == []
+
+
+@needs_numba
+def test_scanner_equals_line_grammar_on_every_fixture_and_a_busy_live_log(tmp_path: Path) -> None:
+    data_dir = Path(__file__).parent / "data" / "strace"
+    logs = sorted(data_dir.glob("*.log"))
+    assert logs
+    blobs = [p.read_bytes() for p in logs]
+    if STRACE is not None:
+        out = tmp_path / "busy.log"
+        subprocess.run([STRACE, "-f", "-ttt", "-T", "-y", "-o", str(out), "sh", "-c",
+                        "find /usr/share/doc -maxdepth 2 -type f 2>/dev/null | head -300 "
+                        "| xargs -P 2 -n 20 cat > /dev/null"],
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        blobs.append(out.read_bytes())
+    for blob in blobs:
+        fast, frow = _parse(blob, True)
+        slow, srow = _parse(blob, False)
+        assert fast.to_pylist() == slow.to_pylist()
+        for k in ("n_lines", "n_unparsed", "n_events", "exit_status"):
+            assert frow[k] == srow[k], k

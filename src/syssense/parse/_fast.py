@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputFormatError
-from . import _scan
 from ._stream import PATH_PAT, PREFIX_RE, StraceEvent, StraceStreamParser, fd_paths_json
 
 BLOCK = 4 << 20
@@ -418,8 +417,15 @@ def _process_block(data: bytes, head_rx: str) -> dict[str, Any]:
     return out
 
 
+#: logs smaller than this keep the RE2 path: loading numba's runtime and the cached
+#: scanner (~1 s in a fresh process) costs more than the scanner saves on them.
+SCAN_MIN_BYTES = BLOCK
+
+
 def _scan_modes(head_rx: str) -> tuple[int, int] | None:
     """(pid mode, ts mode) for the compiled scanner, or None when it does not cover the shape."""
+    from . import _scan
+
     if not _scan.AVAILABLE or "(?P<clock>" in head_rx:
         return None
     pid_mode = _scan.PID_PLAIN if "(?P<pid>\\d+) +" in head_rx else (
@@ -433,6 +439,8 @@ def _num(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col
 
     The scanner's doubles where it could make them exactly, else Arrow's cast of the text.
     """
+    from . import _scan
+
     a = sp[rows, col]
     vals = num[rows, col // 12]
     present = a >= 0
@@ -443,6 +451,8 @@ def _num(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col
 
 def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
     """:func:`_process_block` with the compiled scanner (same output, one pass per line)."""
+    from . import _scan
+
     buf = np.frombuffer(data, np.uint8)
     kind, starts, ends, pid, pid_ok, sp, ret, ret_ok, num = _scan.scan_block(buf, *modes)
     n = len(kind)
@@ -727,7 +737,7 @@ def parse_stream(
     else:
         fast_tables = []
         base = 0
-        modes = _scan_modes(head_rx)
+        modes = _scan_modes(head_rx) if len(first) >= SCAN_MIN_BYTES else None
         with ThreadPoolExecutor(WORKERS) as pool:
             pending: list[Any] = []
             blocks = _blocks(fh, first)
