@@ -16,7 +16,7 @@ CYCLE = ["open", "fstat", "read", "write", "close"]
 def _small(**kw):
     from syssense.detect.lstm import LSTMDetector
 
-    params = {"embed": 8, "hidden": 24, "epochs": 12, "batch": 8, "chunk": 16, "lr": 1e-2, "seed": 0}
+    params = {"embed": 8, "hidden": 24, "epochs": 12, "batch": 8, "chunk": 16, "lr": 1e-2, "seed": 0, "threads": 1}
     params.update(kw)
     return LSTMDetector(**params)
 
@@ -109,7 +109,7 @@ def test_evaluate_runs_lstm_on_real_adfa_traces():
 
     seen = []
     ev = evaluate(ADFA_SMALL, detectors="lstm", ks=6, n_bootstrap=50, recording=False,
-                  params={"lstm": {"epochs": 3, "hidden": 32}}, by="trace",
+                  params={"lstm": {"epochs": 3, "hidden": 32, "threads": 1}}, by="trace",
                   progress=lambda label, d, n: seen.append(label))
     row = ev.rows[0]
     assert row["detector"] == "lstm" and 0.0 <= row["auc"] <= 1.0
