@@ -48,8 +48,8 @@ from .errors import SyssenseError
 from .features import Sequences, Vocabulary
 
 #: detectors whose trace score does not depend on k: evaluated once (k = None)
-K_FREE = {"frequency", "hmm"}
-#: the order of ``detectors="all"``
+K_FREE = {"frequency", "hmm", "lstm"}
+#: the order of ``detectors="all"`` ("lstm" needs the optional PyTorch and minutes of training: ask for it by name)
 ALL = ("stide", "tstide", "lookahead", "ngram", "hmm", "frequency", "timing", "ensemble")
 
 ProgressFn = Callable[[str, int, int], None]
