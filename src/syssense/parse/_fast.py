@@ -560,6 +560,10 @@ def _pair(halves: list[pa.Table]) -> tuple[pa.Table, pa.Table, pa.Table]:
     hit[1:] = sr[1:] & ~sr[:-1] & (sp[1:] == sp[:-1]) & (sc[1:] == sc[:-1])
     r_pos = order[hit] - nu  # resumed rows that pair
     u_pos = order[np.flatnonzero(hit) - 1]  # with the unfinished row just before them
+    # pairs in the start line's order: monotone takes below, and joined rows come out
+    # already sorted by line (u is in line order), so the final reorder is a merge of runs
+    by_u = np.argsort(u_pos, kind="stable")
+    u_pos, r_pos = u_pos[by_u], r_pos[by_u]
     u_keep = np.ones(nu, bool)
     u_keep[u_pos] = False
     r_keep = np.ones(nr, bool)
@@ -884,13 +888,25 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         order_np = np.asarray(order).astype(np.int64)
         plans: dict[Any, Any] = {}
         for name in names:
-            cols.append(_take_chunked(table.column(name), order_np, plans=plans))
+            cols.append(_take_whole(table.column(name), order_np, plans=plans))
             table = table.drop_columns([name])
         table = pa.table(dict(zip(names, cols, strict=True)), schema=schema)
     table = table.set_column(0, "seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     if parser.orphan_continuations:
         table = _attach_continuations(table, parser.orphan_continuations, halves)
     return table
+
+
+def _take_whole(col: pa.ChunkedArray, order: np.ndarray, plans: dict[Any, Any] | None = None) -> pa.ChunkedArray:
+    """``col.take(order)`` as ONE take over the column made contiguous (one extra copy of it)."""
+    if col.null_count == len(col):
+        return pa.chunked_array([pa.nulls(len(order), col.type)], type=col.type)
+    idx = None if plans is None else plans.get("idx")
+    if idx is None:
+        idx = pa.array(order)
+        if plans is not None:
+            plans["idx"] = idx
+    return pa.chunked_array([col.combine_chunks().take(idx)], type=col.type)
 
 
 def _take_chunked(
