@@ -21,11 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import SyssenseError
-from ..features import Sequences, window_starts
-from .base import Detector, per_trace_max, register, trace_groups, window_frame
+from ..features import Sequences
+from ._likelihood import CallLikelihoodDetector
+from .base import register
 
 
 def _require_hmmlearn():
@@ -39,7 +39,7 @@ def _require_hmmlearn():
 
 
 @register
-class HMMDetector(Detector):
+class HMMDetector(CallLikelihoodDetector):
     """Categorical HMM over system calls (Warrender et al. 1999), trained with hmmlearn.
 
     Parameters: ``n_states`` hidden states (default 10), ``n_iter`` Baum-Welch iterations
@@ -145,48 +145,5 @@ class HMMDetector(Detector):
             out[pos] = np.log(c)
         return out
 
-    def _window_sums(self, seqs: Sequences, nll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        k = int(self.k)
-        seq_index, start, flat_start, _p = window_starts(seqs, k)
-        cs = np.zeros(len(nll) + 1)
-        np.cumsum(nll, out=cs[1:])
-        end = np.minimum(flat_start + k, seqs.offsets[1:][seq_index])
-        length = end - flat_start
-        score = np.divide(cs[end] - cs[flat_start], length, out=np.zeros(len(length)), where=length > 0)
-        return seq_index, start, score
-
-    def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
-        """Mean per-call negative log-likelihood in every length-k window."""
-        seq = self._as_sequences(seq)
-        seqs = self._prepare(seq)
-        return self._window_sums(seqs, -self.call_logprob(seqs))[2]
-
-    def window_table(self, seqs: Sequences) -> pa.Table:
-        seqs = self._prepare(seqs)
-        seq_index, start, score = self._window_sums(seqs, -self.call_logprob(seqs))
-        return window_frame(seqs, int(self.k), seq_index, start, {"score": score})
-
-    def score_traces(self, seqs: Sequences) -> pa.Table:
-        """Per trace: ``score`` = ``mean_nll`` (per call), ``max_window_nll``, ``n_calls``."""
-        return self.score_all(seqs)[0]
-
-    def score_all(self, seqs: Sequences) -> tuple[pa.Table, np.ndarray]:
-        """``(score_traces(seqs), score_windows(seqs))`` from one pass over the calls."""
-        seqs = self._prepare(seqs)
-        nll = -self.call_logprob(seqs)
-        seq_index, _s, wscore = self._window_sums(seqs, nll)
-        trace_ids, seq_trace = seqs.trace_index()
-        n = len(trace_ids)
-        call_trace = np.repeat(seq_trace, seqs.lengths) if len(seqs) else np.zeros(0, np.int64)
-        n_calls = np.bincount(call_trace, minlength=n)
-        mean = np.divide(np.bincount(call_trace, weights=nll, minlength=n), n_calls,
-                         out=np.zeros(n), where=n_calls > 0)
-        _ids, tw = trace_groups(seqs, seq_index)
-        table = pa.table({
-            "trace_id": pa.array(trace_ids.astype(str), pa.string()),
-            "score": mean,
-            "mean_nll": mean,
-            "max_window_nll": per_trace_max(wscore, tw, n),
-            "n_calls": n_calls.astype(np.int64),
-        })
-        return table, wscore
+    def _prepared_call_nll(self, seqs: Sequences) -> np.ndarray:
+        return -self.call_logprob(seqs)

@@ -28,11 +28,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import SyssenseError
-from ..features import PAD, Sequences, window_starts
-from .base import Detector, per_trace_max, register, trace_groups, window_frame
+from ..features import PAD, Sequences
+from ._likelihood import CallLikelihoodDetector
+from .base import register
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -89,7 +89,7 @@ def _batches(lengths: np.ndarray, size: int, subset: np.ndarray) -> list[np.ndar
 
 
 @register
-class LSTMDetector(Detector):
+class LSTMDetector(CallLikelihoodDetector):
     """LSTM language model of system calls (Kim et al. 2016); see the module docstring.
 
     Learned: the network's tensors (``state_``) and ``train_info_`` (per-epoch training
@@ -224,55 +224,8 @@ class LSTMDetector(Detector):
         seqs = self._prepare(seqs)
         return self._call_nll(self._net(), seqs)
 
-    def _window_sums(self, seqs: Sequences, nll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        k = int(self.k)
-        seq_index, start, flat_start, _padded_ = window_starts(seqs, k)
-        cs = np.zeros(len(nll) + 1)
-        np.cumsum(nll, out=cs[1:])
-        end = np.minimum(flat_start + k, seqs.offsets[1:][seq_index])
-        length = end - flat_start
-        score = np.divide(cs[end] - cs[flat_start], length, out=np.zeros(len(length)), where=length > 0)
-        return seq_index, start, score
-
-    def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
-        """Mean per-call NLL in every length-k window (step 1)."""
-        self._check_fitted()
-        seqs = seq if isinstance(seq, Sequences) else Sequences.single(seq, self.vocab_)
-        seqs = self._prepare(seqs)
-        return self._window_sums(seqs, self._call_nll(self._net(), seqs))[2]
-
-    def window_table(self, seqs: Sequences) -> pa.Table:
-        seqs = self._prepare(seqs)
-        seq_index, start, score = self._window_sums(seqs, self._call_nll(self._net(), seqs))
-        return window_frame(seqs, int(self.k), seq_index, start, {"score": score})
-
-    def score_traces(self, seqs: Sequences) -> pa.Table:
-        """Per trace: ``score`` = ``mean_nll`` (mean per-call NLL, Kim et al. 2016),
-        ``max_window_nll``, ``n_calls``, ``unknown_calls``."""
-        return self.score_all(seqs)[0]
-
-    def score_all(self, seqs: Sequences) -> tuple[pa.Table, np.ndarray]:
-        """``(score_traces(seqs), score_windows(seqs))`` from one pass of the network."""
-        seqs = self._prepare(seqs)
-        nll = self._call_nll(self._net(), seqs)
-        seq_index, _start, wscore = self._window_sums(seqs, nll)
-        trace_ids, seq_trace = seqs.trace_index()
-        n = len(trace_ids)
-        call_trace = np.repeat(seq_trace, seqs.lengths) if len(seqs) else np.zeros(0, np.int64)
-        n_calls = np.bincount(call_trace, minlength=n)
-        mean = np.divide(np.bincount(call_trace, weights=nll, minlength=n), n_calls,
-                         out=np.zeros(n), where=n_calls > 0)
-        _ids, tw = trace_groups(seqs, seq_index)
-        table = pa.table({
-            "trace_id": pa.array(trace_ids.astype(str), pa.string()),
-            "score": mean,
-            "mean_nll": mean,
-            "max_window_nll": per_trace_max(wscore, tw, n),
-            "n_calls": n_calls.astype(np.int64),
-            "unknown_calls": np.bincount(call_trace, weights=(seqs.codes == 0).astype(np.float64),
-                                         minlength=n).astype(np.int64),
-        })
-        return table, wscore
+    def _prepared_call_nll(self, seqs: Sequences) -> np.ndarray:
+        return self._call_nll(self._net(), seqs)
 
     def _extra_header(self) -> dict[str, Any]:
         return {"parameters": int(sum(np.asarray(v).size for v in self.state_.values()))}

@@ -37,8 +37,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..features import PAD, Sequences, window_starts
-from .base import Detector, per_trace_max, register, trace_groups, window_frame
+from ..features import PAD, Sequences
+from ._likelihood import CallLikelihoodDetector
+from .base import Detector, register
 
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -124,7 +125,7 @@ def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.
 
 
 @register
-class NGram(Detector):
+class NGram(CallLikelihoodDetector):
     """n-gram / Markov model with interpolated absolute discounting (Ney et al. 1994).
 
     Parameters: ``k`` the order n (the context is the previous n−1 calls; also the window
@@ -212,57 +213,8 @@ class NGram(Detector):
             p = np.where(seen, np.maximum(c_hw - d, 0.0) / safe + d * t_h / safe * p, p)
         return np.log(np.maximum(p, 1e-300))
 
-    def _window_sums(self, seqs: Sequences, nll: np.ndarray) -> tuple[np.ndarray, ...]:
-        k = int(self.k)
-        seq_index, start, flat_start, _padded = window_starts(seqs, k)
-        cs = np.zeros(len(nll) + 1)
-        np.cumsum(nll, out=cs[1:])
-        end = np.minimum(flat_start + k, seqs.offsets[1:][seq_index])
-        length = end - flat_start
-        score = np.divide(cs[end] - cs[flat_start], length, out=np.zeros(len(length)), where=length > 0)
-        return seq_index, start, score
-
-    def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
-        """Mean negative log-probability (nats) of the calls in every length-k window."""
-        seqs = self._as_sequences(seq)
-        seqs = self._prepare(seqs)
-        nll = -self.call_logprob(seqs)
-        return self._window_sums(seqs, nll)[2]
-
-    def window_table(self, seqs: Sequences) -> pa.Table:
-        seqs = self._prepare(seqs)
-        nll = -self.call_logprob(seqs)
-        seq_index, start, score = self._window_sums(seqs, nll)
-        return window_frame(seqs, int(self.k), seq_index, start, {"score": score})
-
-    def score_traces(self, seqs: Sequences) -> pa.Table:
-        """Per trace: ``score``, ``mean_nll`` (per call), ``max_window_nll``, ``n_calls``,
-        ``unknown_calls`` (calls absent from the training vocabulary)."""
-        return self.score_all(seqs)[0]
-
-    def score_all(self, seqs: Sequences) -> tuple[pa.Table, np.ndarray]:
-        """``(score_traces(seqs), score_windows(seqs))`` from one pass over the calls."""
-        seqs = self._prepare(seqs)
-        nll = -self.call_logprob(seqs)
-        seq_index, _start, wscore = self._window_sums(seqs, nll)
-        trace_ids, seq_trace = seqs.trace_index()
-        n = len(trace_ids)
-        call_trace = np.repeat(seq_trace, seqs.lengths) if len(seqs) else np.zeros(0, np.int64)
-        n_calls = np.bincount(call_trace, minlength=n)
-        tot = np.bincount(call_trace, weights=nll, minlength=n)
-        mean = np.divide(tot, n_calls, out=np.zeros(n), where=n_calls > 0)
-        _ids, tw = trace_groups(seqs, seq_index)
-        wmax = per_trace_max(wscore, tw, n)
-        unknown = np.bincount(call_trace, weights=(seqs.codes == 0).astype(np.float64), minlength=n)
-        table = pa.table({
-            "trace_id": pa.array(trace_ids.astype(str), pa.string()),
-            "score": mean if self.trace_score == "mean" else wmax,
-            "mean_nll": mean,
-            "max_window_nll": wmax,
-            "n_calls": n_calls.astype(np.int64),
-            "unknown_calls": unknown.astype(np.int64),
-        })
-        return table, wscore
+    def _prepared_call_nll(self, seqs: Sequences) -> np.ndarray:
+        return -self.call_logprob(seqs)
 
     # ------------------------------------------------------------------ explanation
     def explain(self, seqs: Sequences, top: int = 10) -> pa.Table:
