@@ -17,6 +17,45 @@ def _warn(msg: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(msg)}")
 
 
+def run_with_progress(items: list[str], out_dir: str, **options):
+    """Run scenario sets / scenarios into ``out_dir`` with a rich progress bar (``run`` and ``demo``).
+
+    Ctrl-C stops the bar, says the dataset stays readable (the interrupted run is marked in
+    manifest.json) and exits with status 130.
+    """
+    from ..capture.scenario import resolve_scenarios
+    from ..capture.suite import planned_steps, run_scenarios
+
+    scs = resolve_scenarios(items)
+    total = planned_steps(scs, options.get("runs"))
+    done = 0
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
+        task = bar.add_task("capturing", total=total)
+
+        def progress(desc: str) -> None:
+            nonlocal done
+            bar.update(task, completed=done, description=escape(desc[:60]))
+            done += 1
+
+        def warn(msg: str) -> None:
+            bar.console.print(f"[yellow]warning:[/] {escape(msg)}")
+
+        try:
+            result = run_scenarios(scs, out_dir, progress=progress, warn=warn, **options)
+        except KeyboardInterrupt as exc:
+            bar.stop()
+            res = getattr(exc, "suite_result", None)
+            n = res.traces if res else 0
+            err_console.print(
+                f"syssense: interrupted; {escape(str(out_dir))} stays readable with {n} trace(s) captured in this "
+                "invocation, the interrupted run marked 'interrupted' in manifest.json"
+            )
+            raise SystemExit(130) from None
+        bar.update(task, completed=total, description="done")
+    return result
+
+
 @click.command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Dataset directory to add the capture to (created if needed; never overwritten).")
@@ -141,34 +180,8 @@ def run(items: tuple[str, ...], out_dir: str, runs: int | None, user: str | None
       syssense run recon-single priv-single -o runs/ --user nobody
       syssense run my-scenario.toml -o runs/
     """
-    from ..capture.scenario import resolve_scenarios
-    from ..capture.suite import planned_steps, run_scenarios
-
-    scs = resolve_scenarios(list(items))
-    total = planned_steps(scs, runs)
-    done = 0
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
-        task = bar.add_task("capturing", total=total)
-
-        def progress(desc: str) -> None:
-            nonlocal done
-            bar.update(task, completed=done, description=escape(desc[:60]))
-            done += 1
-
-        try:
-            result = run_scenarios(scs, out_dir, runs=runs, user=user, label=label, strace_flags=strace_flags,
-                                   keep_scratch=keep_scratch, progress=progress, warn=_warn)
-        except KeyboardInterrupt as exc:
-            bar.stop()
-            res = getattr(exc, "suite_result", None)
-            n = res.traces if res else 0
-            err_console.print(
-                f"syssense: interrupted; {escape(out_dir)} stays readable with {n} trace(s) captured in this "
-                "invocation, the interrupted run marked 'interrupted' in manifest.json"
-            )
-            raise SystemExit(130) from None
-        bar.update(task, completed=total, description="done")
+    result = run_with_progress(list(items), out_dir, runs=runs, user=user, label=label,
+                               strace_flags=strace_flags, keep_scratch=keep_scratch)
     console.print(rich_table(result.summary_rows(), title=f"{result.traces} traces added to {out_dir}"))
 
 

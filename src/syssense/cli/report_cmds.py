@@ -212,37 +212,9 @@ def plot_cmd(data: str, output: str, baseline: str, k: int, ks: str, priv_thresh
 
 def _capture(sets: Sequence[str], out_dir: Path, runs: int) -> Any:
     """Capture ``sets`` into ``out_dir`` with the capture stage's suite runner, with a progress bar."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .capture_cmds import run_with_progress
 
-    try:
-        from ..capture.scenario import resolve_scenarios
-        from ..capture.suite import planned_steps, run_scenarios
-    except ImportError as exc:
-        raise SyssenseError(f"the capture stage is not available in this installation ({exc})") from None
-    scs = resolve_scenarios(list(sets))
-    total = planned_steps(scs, runs)
-    done = 0
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
-        task = bar.add_task("capturing", total=total)
-
-        def progress(desc: str) -> None:
-            nonlocal done
-            bar.update(task, completed=done, description=escape(desc[:60]))
-            done += 1
-
-        def warn(msg: str) -> None:
-            bar.console.print(f"[yellow]warning:[/yellow] {escape(msg)}")
-
-        try:
-            result = run_scenarios(scs, out_dir, runs=runs, progress=progress, warn=warn)
-        except KeyboardInterrupt:
-            bar.stop()
-            err_console.print(f"syssense: interrupted; what was captured stays readable in {escape(str(out_dir))}")
-            raise SystemExit(130) from None
-        bar.update(task, completed=total, description="captured")
-    return result
+    return run_with_progress(list(sets), str(out_dir), runs=runs)
 
 
 @click.command("demo")
