@@ -97,3 +97,56 @@ def test_line_without_direction_is_an_error(tmp_path):
     )
     with pytest.raises(InputFormatError, match="line 2 has no '>' or '<'"):
         read_lidds(f)
+
+
+# --------------------------------------------------------------------------- real lines
+REAL = Path(__file__).parent / "data" / "readers" / "real"
+
+
+def test_real_2019_exit_lines():
+    """25 real LID-DS 2019 lines (exit events of one apache2 recording, from the LID-DS
+    project's own tests; fixture README): quoted "data=..." tokens, data with spaces and
+    backslashes, lines without parameters, errno suffixes."""
+    path = REAL / "lidds2019" / "apache2_return_value.txt"
+    assert sniff_format(path) == "lid-ds"
+    ds = read_lidds(path)
+    ev = ds.events.to_pylist()
+    assert len(ev) == 25 and ds.traces.to_pylist()[0]["n_lines"] == 25
+    assert [e["syscall"] for e in ev] == [
+        "open", "read", "close", "fcntl", "fcntl", "read", "semop", "writev", "poll", "read", "writev", "poll",
+        "read", "stat", "open", "open", "open", "fstat", "read", "close", "setitimer", "rt_sigaction",
+        "rt_sigprocmask", "poll", "read"]
+    # 2019 lines have no pid: the thread id stands in
+    assert [e["tid"] for e in ev] == [1461] * 6 + [4153] + [1461] * 18
+    assert [e["pid"] for e in ev] == [e["tid"] for e in ev]
+    assert [e["ret"] for e in ev] == [13, 512, 0, 2, 0, 206, 0, 1525, 1, 190, 258, 1, 335, 0, -2, -20, 13, 0,
+                                      227, 0, None, None, None, 1, 268]
+    assert [e["errno"] for e in ev if e["errno"]] == ["ENOENT", "ENOTDIR"]
+    # only exits were kept in the source: every event is a lone exit, none is paired
+    assert all(e["note"] == "exit without entry" and e["duration"] is None for e in ev)
+    assert ev[0]["ts"] == pytest.approx(10 * 3600 + 24 * 60 + 48.091933080)  # seconds since midnight
+    assert ev[-1]["ts"] - ev[0]["ts"] == pytest.approx(0.019135160)
+    assert [e["line"] for e in ev] == list(range(1, 26))
+    # parameters are kept exactly: a space inside data, a quoted token, a doubled backslash
+    assert ev[1]["args"].startswith("res=512 data=`...4..6...v$P..B..._8 .D...") and ev[1]["args"].endswith("(X...")
+    assert ev[7]["args"].startswith('res=1525 "data=....5...1..\\\\.o...') and ev[7]["args"].endswith('0...0.."')
+    assert ev[6]["args"].endswith("sem_flg_1=0") and ev[20]["args"] is None
+
+
+def test_real_2019_data_with_spaces_and_2021_lines():
+    ev = read_lidds(REAL / "lidds2019" / "nginx_recvfrom.txt").events.to_pylist()
+    assert [(e["syscall"], e["tid"], e["ret"]) for e in ev] == [("recvfrom", 8184, 118)] * 2
+    assert ev[0]["args"] == ("res=118 data=GET / HTTP/1.1..Accept-Encoding: identity..User-Agent: "
+                             "Python-urllib/3.6..Host:  tuple=NULL")  # the double space stays
+    assert ev[1]["ts"] - ev[0]["ts"] == pytest.approx(0.035955164)
+    # three real LID-DS 2021 lines (exit events, two processes of apache2)
+    path = REAL / "lidds2021" / "apache2_syscall_name.sc"
+    assert sniff_format(path) == "lid-ds"
+    ds = read_lidds(path)
+    ev = ds.events.to_pylist()
+    assert [(e["syscall"], e["pid"], e["tid"], e["ret"]) for e in ev] == [
+        ("open", 3686302, 3686302, 9), ("open", 3686303, 3686303, 9), ("getuid", 3686302, 3686302, None)]
+    assert ev[0]["ts"] == pytest.approx(1631209047.761484608)
+    # sysdig's trailing space after the last parameter is not part of the value
+    assert ev[1]["args"].endswith("dev=200021") and ev[2]["args"] == "uid=33(www-data)"
+    assert ds.traces.to_pylist()[0]["meta"].count('"lidds_version": "2021"') == 1

@@ -125,7 +125,8 @@ def sniff(path: Path) -> bool:
 def _parse(text: bytes, layout: str, what: str) -> dict[str, Any]:
     """Columns of one recording, entry and exit paired (vectorised with Arrow/NumPy)."""
     lines = pc.split_pattern(pa.array([text.decode("utf-8", "replace")]), "\n").flatten()
-    lines = pc.utf8_rtrim(lines, "\r")
+    # sysdig ends a line with parameters with a space: not part of the last value
+    lines = pc.utf8_rtrim_whitespace(lines)
     keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "").to_numpy(zero_copy_only=False)
     line_no = np.flatnonzero(keep) + 1
     lines = lines.filter(pa.array(keep))

@@ -21,8 +21,11 @@ Two forms are read:
 
 Timestamps are kept in the log's own unit (Bochs ticks or seconds as written).
 Labels come from folder names as for the generic reader (``normal``, ``attack``,
-``anomalous``...). No real copy of the dataset is here; the tests use hand-made
-fixtures written from this format description.
+``anomalous``...). No copy of the dataset is here. Besides hand-made fixtures, the tests
+read the raw and processed lines quoted in a public dataset survey: raw fields there are
+separated by ``", "``/``","`` (``592834, SYSCALL,0x17,0x6,...``) and the processed rows by
+a tab or a space under a ``Beta(...)<TAB>SysCall ID`` header, so both readers accept
+commas, tabs and spaces.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ..dataset import Dataset, traces_table
 from ..errors import InputFormatError
@@ -44,15 +46,18 @@ from .registry import Reader, register_reader
 from .syscalls import names_array
 
 FORMAT = "uav"
-_RAW_LINE = re.compile(rb"^\s*[0-9.]+\s+(SYSCALL|SYSRET)\b", re.I)
+# "<ts> SYSCALL ..." with fields separated by whitespace and/or commas ("592834, SYSCALL,0x17,...")
+_RAW_LINE = re.compile(rb"^\s*[0-9.]+\s*[,\s]\s*(SYSCALL|SYSRET)\b", re.I)
+# processed header: "Beta,SysCall ID", also tab/space separated and with a note after Beta
+# ("Beta(difference of adjasent timestamps)<TAB>SysCall ID")
+_CSV_HEADER = re.compile(rb'^\s*"?beta\b[^,\t]*"?\s*[,\t ]\s*"?syscall[ _]?id"?\s*$', re.I)
 
 
 def _kind_of_text(head: bytes) -> str | None:
     lines = [ln for ln in head.split(b"\n")[:-1] if ln.strip()][:20] or [head]
     if not head.strip():
         return None
-    first = lines[0].lower().replace(b" ", b"")
-    if first.startswith(b"beta,syscall") or first.startswith(b'"beta","syscall'):
+    if _CSV_HEADER.match(lines[0].rstrip(b"\r")):
         return "csv"
     if all(_RAW_LINE.match(ln) for ln in lines):
         return "raw"
@@ -99,7 +104,8 @@ def _read_raw(text: bytes, what: str) -> dict[str, Any]:
     nonempty = pc.not_equal(lines, "")
     line_no = np.flatnonzero(nonempty.to_numpy(zero_copy_only=False)) + 1
     lines = lines.filter(nonempty)
-    toks = pc.utf8_split_whitespace(lines)
+    # fields are separated by whitespace, commas or both ("592834, SYSCALL,0x17,...")
+    toks = pc.utf8_split_whitespace(pc.replace_substring(lines, ",", " "))
     n_tok = pc.list_value_length(toks).to_numpy()
     kind = pc.utf8_upper(pc.list_element(toks, 1)) if len(lines) else pa.array([], pa.string())
     is_call = pc.equal(kind, "SYSCALL").to_numpy(zero_copy_only=False)
@@ -153,21 +159,32 @@ def _read_raw(text: bytes, what: str) -> dict[str, Any]:
 
 
 def _read_csv(text: bytes, what: str) -> dict[str, Any]:
+    """The processed form: a ``Beta ... SysCall ID`` header, then one ``beta, id`` pair per
+    line, separated by a comma, tabs or spaces (the published snippets mix them)."""
+    lines = pc.split_pattern(pa.array([text.decode("latin-1")]), "\n").flatten()
+    lines = pc.utf8_trim_whitespace(lines)
+    keep = pc.not_equal(lines, "").to_numpy(zero_copy_only=False)
+    line_no = np.flatnonzero(keep) + 1
+    lines = lines.filter(pa.array(keep))
+    if len(lines) == 0 or not _CSV_HEADER.match(lines[0].as_py().encode("latin-1")):
+        raise InputFormatError(f"{what} lacks the 'Beta' and 'SysCall ID' header")
+    body, line_no = lines.slice(1), line_no[1:]
+    toks = pc.utf8_split_whitespace(pc.replace_substring(pc.replace_substring(body, '"', ""), ",", " "))
+    n_tok = pc.list_value_length(toks).to_numpy(zero_copy_only=False) if len(body) else np.zeros(0, np.int64)
+    if (n_tok != 2).any():
+        bad = int(line_no[np.argmax(n_tok != 2)])
+        raise InputFormatError(f"{what} line {bad} is not a 'Beta, SysCall ID' pair of numbers")
     try:
-        t = pacsv.read_csv(pa.BufferReader(text), convert_options=pacsv.ConvertOptions(
-            column_types={"Beta": pa.float64(), "SysCall ID": pa.int64()}))
-    except (pa.ArrowInvalid, ValueError) as exc:
-        raise InputFormatError(f"{what} is not a 'Beta,SysCall ID' CSV ({str(exc).splitlines()[0]})") from None
-    names = {c.lower().strip(): c for c in t.column_names}
-    if "beta" not in names or "syscall id" not in names:
-        raise InputFormatError(f"{what} lacks the 'Beta' and 'SysCall ID' columns")
-    beta = t.column(names["beta"]).to_numpy()
-    ids = t.column(names["syscall id"]).to_numpy()
-    if len(ids) and (np.isnan(beta).any() if beta.dtype.kind == "f" else False):
-        raise InputFormatError(f"{what} has an empty Beta value")
+        beta = pc.cast(pc.list_element(toks, 0), pa.float64()).to_numpy() if len(body) else np.zeros(0)
+        ids = pc.cast(pc.list_element(toks, 1), pa.int64()).to_numpy() if len(body) else np.zeros(0, np.int64)
+    except (pa.ArrowInvalid, ValueError):
+        ok = pc.and_(pc.match_substring_regex(pc.list_element(toks, 0), r"^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$"),
+                     pc.match_substring_regex(pc.list_element(toks, 1), r"^[-+]?[0-9]+$"))
+        bad = int(line_no[np.argmin(ok.to_numpy(zero_copy_only=False))])
+        raise InputFormatError(f"{what} line {bad} has a Beta or SysCall ID that is not a number") from None
     return {
         "numbers": ids.astype(np.int64) - 1, "pid": None, "ts": np.cumsum(beta), "duration": None,
-        "args": None, "line": np.arange(len(ids), dtype=np.int64) + 2, "n_lines": len(ids) + 1, "radix": 10,
+        "args": None, "line": line_no.astype(np.int64), "n_lines": len(lines), "radix": 10,
     }
 
 
