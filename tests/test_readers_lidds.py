@@ -1,6 +1,7 @@
 """LID-DS 2019/2021 reader: sysdig lines, entry/exit pairing, labels from metadata.
 
-The fixtures are hand-made from the published line layouts (no LID-DS copy is here).
+Most fixtures are hand-made from the published line layouts (no LID-DS copy is here);
+those under tests/data/readers/real/ are real lines found in public repositories.
 """
 
 from __future__ import annotations
@@ -150,3 +151,31 @@ def test_real_2019_data_with_spaces_and_2021_lines():
     # sysdig's trailing space after the last parameter is not part of the value
     assert ev[1]["args"].endswith("dev=200021") and ev[2]["args"] == "uid=33(www-data)"
     assert ds.traces.to_pylist()[0]["meta"].count('"lidds_version": "2021"') == 1
+
+
+def test_real_2019_entry_exit_pairs_and_runs_csv(tmp_path):
+    """Five consecutive real LID-DS 2019 lines and four real runs.csv rows of the
+    Bruteforce_CWE-307 scenario (quoted by the COMIDDS dataset catalogue; fixture README)."""
+    folder = REAL / "lidds2019-cwe307" / "Bruteforce_CWE-307"
+    assert sniff_format(folder) == "lid-ds"
+    ds = read_lidds(folder)
+    ev = ds.events.to_pylist()
+    assert [e["syscall"] for e in ev] == ["writev", "shutdown", "close"]
+    wr, sh, cl = ev
+    assert wr["note"] == "exit without entry" and wr["ret"] == 31  # its entry is before the excerpt
+    # entry + exit on thread 29915 become one event stamped at the entry, with the exit's result
+    assert sh["ts"] == pytest.approx(1 * 3600 + 47 * 60 + 31.305897206)
+    assert sh["duration"] == pytest.approx(936e-9) and sh["ret"] == -107 and sh["errno"] == "ENOTCONN"
+    assert sh["args"] == "fd=12(<4t>172.17.0.1:41097->172.17.0.3:443) how=1(SHUT_WR) -> res=-107(ENOTCONN)"
+    assert cl["duration"] == pytest.approx(450e-9) and cl["ret"] == 0 and cl["note"] is None
+    assert [e["line"] for e in ev] == [1, 2, 4] and {e["tid"] for e in ev} == {29915}
+    assert not any(e["unfinished"] for e in ev)
+    t = ds.traces.to_pylist()[0]
+    assert t["label"] == "anomalous" and t["scenario"] == "Bruteforce_CWE-307" and t["n_lines"] == 5
+    assert '"exploit_start_relative": "24"' in t["meta"] and '"image": "victim_bruteforce:latest"' in t["meta"]
+    # the catalogue calls the file run.csv: that name is read too
+    other = tmp_path / "Bruteforce_CWE-307"
+    other.mkdir()
+    (other / "run.csv").write_bytes((folder / "runs.csv").read_bytes())
+    (other / "ripe_faraday_5596.txt").write_bytes((folder / "ripe_faraday_5596.txt").read_bytes())
+    assert read_lidds(other).traces.to_pylist()[0]["label"] == "anomalous"

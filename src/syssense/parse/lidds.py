@@ -225,6 +225,8 @@ def _runs_csv(folder: Path) -> dict[str, dict[str, Any]]:
     """LID-DS 2019 ``runs.csv``: recording name -> exploit flag and times."""
     p = folder / "runs.csv"
     if not p.is_file():
+        p = folder / "run.csv"  # the name some descriptions of the dataset use
+    if not p.is_file():
         return {}
     out = {}
     reader = csv.reader(io.StringIO(p.read_text(encoding="utf-8", errors="replace")), skipinitialspace=True)
