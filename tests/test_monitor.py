@@ -19,7 +19,15 @@ import pytest
 from syssense.detect.stide import Stide
 from syssense.errors import SyssenseError
 from syssense.features import Sequences
-from syssense.monitor import ModelScorer, Monitor, replay, run_monitor, scan_sequences
+from syssense.monitor import (
+    Alert,
+    AlertLimiter,
+    ModelScorer,
+    Monitor,
+    replay,
+    run_monitor,
+    scan_sequences,
+)
 
 STRACE = shutil.which("strace")
 needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
@@ -205,14 +213,19 @@ def test_cli_live_jsonl_and_summary(tmp_path, model):
                         "--", "sh", "-c", "ls / >/dev/null; id >/dev/null"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    rows = [x for x in records if x.get("type") != "suppressed"]
     assert rows and {"model", "pid", "ts", "line", "calls", "score", "lfc", "L"} <= set(rows[0])
     saved = raw.read_text().splitlines()
     for row in rows:  # alert line numbers point into the saved raw log
         line = saved[row["line"] - 1]
         assert line.startswith(str(row["pid"])) and f" {row['calls'][-1]}(" in line
     summary = json.loads(r.stdout[r.stdout.index("{\n"):])
-    assert summary["models"][0]["alerts"] == len(rows)
+    # alerts beyond the default 10 per second are counted, not written
+    suppressed = sum(x["count"] for x in records if x.get("type") == "suppressed")
+    assert summary["models"][0]["alerts"] == len(rows) + suppressed
+    assert summary["suppressed"] == suppressed == summary["models"][0]["suppressed"]
+    assert summary["max_alerts_per_second"] == 10
     assert summary["exit_status"] == 0
 
 
@@ -379,3 +392,60 @@ def test_scanner_agrees_with_the_strace_parser(logs, tmp_path):
 def test_scanner_agrees_with_the_parser_on_redirections(logs):
     parsed, scanned = _parsed_vs_scanned(logs["sh"])
     assert parsed == scanned
+
+
+# --------------------------------------------------------------------------- rate limit
+def _alert(ts, line, model="m"):
+    return Alert(model=model, detector="stide", pid=1, ts=ts, line=line, calls=["read"], score=1.0, lfc=1, L=20,
+                 window=line)
+
+
+def test_alert_limiter_sliding_second():
+    lim = AlertLimiter(2)
+    ts = [0.0, 0.1, 0.2, 0.5, 1.05, 1.2, 2.5]
+    out = lim.admit([_alert(t, i + 1, "a" if i % 2 else "b") for i, t in enumerate(ts)])
+    kept = [x.line for x in out if isinstance(x, Alert)]
+    # 0.0 and 0.1 pass; 0.2 and 0.5 are over the limit; 1.05 passes (0.0 has left the last
+    # second), 1.2 passes (0.1 has left), 2.5 passes
+    assert kept == [1, 2, 5, 6, 7]
+    recs = [x for x in out if isinstance(x, dict)]
+    assert recs == [{"type": "suppressed", "max_alerts_per_second": 2, "count": 2, "first_ts": 0.2,
+                     "first_line": 3, "last_ts": 0.5, "last_line": 4, "models": {"b": 1, "a": 1}}]
+    assert out.index(recs[0]) == 2  # the record comes just before the next reported alert
+    assert lim.suppressed == 2 and lim.per_model == {"b": 1, "a": 1} and lim.finish() == []
+    # a run still open at the end is handed out by finish
+    out = lim.admit([_alert(2.6, 8), _alert(2.7, 9)])
+    assert [x.line for x in out] == [8] and lim.finish()[0]["count"] == 1 and lim.suppressed == 3
+    # no limit
+    assert len(AlertLimiter(0).admit([_alert(0.0, i) for i in range(50)])) == 50
+    with pytest.raises(SyssenseError):
+        AlertLimiter(-1)
+
+
+@needs_strace
+def test_cli_replay_rate_limit(logs, model, tmp_path):
+    """--replay: a burst of alerts is cut to N per second of trace time; the rest are
+    counted in the summary and in one "suppressed" JSON record per run."""
+    _, path = model
+    full = tmp_path / "all.jsonl"
+    r = subprocess.run([*SYSSENSE, "monitor", str(path), "--replay", str(logs["sh"]), "--jsonl", str(full),
+                        "--json", "-q", "--max-alerts-per-second", "0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    every = [json.loads(x) for x in full.read_text().splitlines()]
+    assert len(every) > 5 and not any(x.get("type") == "suppressed" for x in every)
+    assert json.loads(r.stdout)["suppressed"] == 0
+    limited = tmp_path / "lim.jsonl"
+    r = subprocess.run([*SYSSENSE, "monitor", str(path), "--replay", str(logs["sh"]), "--jsonl", str(limited),
+                        "--max-alerts-per-second", "3"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(x) for x in limited.read_text().splitlines()]
+    shown = [x for x in records if x.get("type") != "suppressed"]
+    runs = [x for x in records if x.get("type") == "suppressed"]
+    ts = np.array([x["ts"] for x in shown])
+    assert all(((ts > t - 1.0) & (ts <= t)).sum() <= 3 for t in ts)  # never more than 3 in a second
+    keys = {(y["line"], y["window"]) for y in shown}
+    assert shown == [x for x in every if (x["line"], x["window"]) in keys]  # the same alerts, in order
+    assert len(shown) + sum(x["count"] for x in runs) == len(every)  # nothing lost from the count
+    assert runs and all(x["max_alerts_per_second"] == 3 for x in runs)
+    assert f"{len(every) - len(shown)} alerts were not printed" in r.stdout.replace("\n", " ")
+    assert "more alerts suppressed" in r.stdout or "more alert suppressed" in r.stdout

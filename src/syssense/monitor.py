@@ -40,7 +40,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,6 +108,63 @@ class Alert:
             f"{when} pid {self.pid} {self.model} score {self.score:.3g} "
             f"LFC {self.lfc}/{self.L} line {self.line}: {' '.join(self.calls)}"
         )
+
+
+class AlertLimiter:
+    """At most ``max_per_second`` alerts in any one-second span; the others are counted.
+
+    Time is the alert's own timestamp (strace ``-ttt``, so ``--replay`` behaves as the
+    live run did), or the wall clock for alerts without one. A sliding window: an alert
+    is reported when fewer than ``max_per_second`` reported alerts lie in the second
+    before it. Each run of suppressed alerts becomes one ``suppressed`` record (count,
+    first/last timestamp and line, count per model), handed out just before the next
+    reported alert or by :meth:`finish`. ``max_per_second`` ``None`` or 0: no limit.
+    """
+
+    def __init__(self, max_per_second: float | None) -> None:
+        if max_per_second is not None and max_per_second < 0:
+            raise SyssenseError("--max-alerts-per-second must be 0 (no limit) or more")
+        if max_per_second and float(max_per_second).is_integer():
+            max_per_second = int(max_per_second)
+        self.max_per_second = max_per_second or None
+        self.suppressed = 0
+        self.per_model: dict[str, int] = {}
+        self._recent: deque[float] = deque()
+        self._run: dict[str, Any] | None = None
+
+    def _record(self) -> dict[str, Any]:
+        run, self._run = self._run, None
+        assert run is not None
+        return {"type": "suppressed", "max_alerts_per_second": self.max_per_second, **run}
+
+    def admit(self, alerts: Sequence[Alert]) -> list[Alert | dict[str, Any]]:
+        """``alerts`` in order, the suppressed ones replaced by ``suppressed`` records."""
+        if self.max_per_second is None:
+            return list(alerts)
+        out: list[Alert | dict[str, Any]] = []
+        cap = self.max_per_second
+        for a in alerts:
+            t = a.ts if a.ts is not None else time.time()
+            while self._recent and self._recent[0] <= t - 1.0:
+                self._recent.popleft()
+            if len(self._recent) < cap:
+                if self._run is not None:
+                    out.append(self._record())
+                self._recent.append(t)
+                out.append(a)
+                continue
+            self.suppressed += 1
+            self.per_model[a.model] = self.per_model.get(a.model, 0) + 1
+            if self._run is None:
+                self._run = {"count": 0, "first_ts": a.ts, "first_line": a.line, "models": {}}
+            self._run["count"] += 1
+            self._run["last_ts"], self._run["last_line"] = a.ts, a.line
+            self._run["models"][a.model] = self._run["models"].get(a.model, 0) + 1
+        return out
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The record of a suppressed run still open at the end (if any)."""
+        return [self._record()] if self._run is not None else []
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -323,6 +380,8 @@ class MonitorSummary:
     models: list[dict[str, Any]]
     exit_status: int | None = None
     interrupted: bool = False
+    suppressed: int = 0  # alerts raised but not reported (rate limit)
+    max_alerts_per_second: float | None = None
 
     @property
     def events_per_second(self) -> float:

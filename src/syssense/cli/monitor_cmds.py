@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import IO
@@ -11,7 +12,15 @@ import click
 
 from .._atomic import atomic_path
 from ..errors import InputFormatError, SyssenseError
-from ..monitor import Alert, Monitor, MonitorSummary, check_target, replay, run_monitor
+from ..monitor import (
+    Alert,
+    AlertLimiter,
+    Monitor,
+    MonitorSummary,
+    check_target,
+    replay,
+    run_monitor,
+)
 from .common import console, err_console, print_json, rich_table
 
 
@@ -69,6 +78,9 @@ def _calibrate(mon: Monitor, data: Path, quantile: float) -> None:
               help="Locality frame: LFC counts anomalous windows among the last L of a process (default: the model's, else 20).")
 @click.option("--min-lfc", type=int, default=1, show_default=True,
               help="Report an anomalous window only when its LFC is at least this.")
+@click.option("--max-alerts-per-second", "max_rate", type=float, default=10.0, show_default=True,
+              help="Report at most this many alerts in any second (of trace time); count the rest "
+                   "as suppressed (0: no limit).")
 @click.option("--save-log", type=click.Path(path_type=Path), default=None,
               help="Keep the raw strace output in this file (alert line numbers refer to it).")
 @click.option("--timeout", type=float, default=None, help="Stop monitoring after this many seconds (the program goes on).")
@@ -78,8 +90,8 @@ def _calibrate(mon: Monitor, data: Path, quantile: float) -> None:
 @click.pass_context
 def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, replay_log: Path | None,
                 jsonl: str | None, thresholds: tuple[str, ...], calibrate: Path | None, quantile: float,
-                L: int | None, min_lfc: int, save_log: Path | None, timeout: float | None, quiet: bool, as_json: bool,
-                fail_on_alert: bool) -> None:
+                L: int | None, min_lfc: int, max_rate: float, save_log: Path | None, timeout: float | None,
+                quiet: bool, as_json: bool, fail_on_alert: bool) -> None:
     """Watch a program's system calls live and report windows its MODELs never saw.
 
     strace follows the program (-f -ttt -T -yy) and writes into a pipe; every new
@@ -89,7 +101,9 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
     Each alert shows the time, process, the window's calls, its score, its LFC
     (anomalous windows among the last L of the process) and its line in the log.
     Stopping the monitor (Ctrl-C, SIGTERM, a failure) detaches strace: the program
-    goes on running.
+    goes on running. A burst of alerts is cut to --max-alerts-per-second; each run of
+    suppressed alerts is reported as one line (and one "suppressed" JSON record), and
+    the summary counts them.
 
     \b
     Examples:
@@ -114,6 +128,7 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
     if L is not None and L < 1:
         raise SyssenseError("--locality must be at least 1")
 
+    limiter = AlertLimiter(max_rate)
     to_stdout = jsonl == "-"
     human = err_console if to_stdout else console
     mon = Monitor(list(models), thresholds=_thresholds(thresholds), L=L, min_lfc=min_lfc)
@@ -128,8 +143,14 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
             tmp = stack.enter_context(atomic_path(Path(jsonl)))
             out = stack.enter_context(open(tmp, "w", encoding="utf-8"))  # noqa: SIM115
 
-        def emit(alerts: list[Alert]) -> None:
-            for a in alerts:
+        def emit(items: list[Alert] | list[Alert | dict]) -> None:
+            for a in limiter.admit(items):  # type: ignore[arg-type]
+                if isinstance(a, dict):  # a run of suppressed alerts
+                    if out is not None:
+                        out.write(json.dumps(a, separators=(",", ":")) + "\n")
+                    if not quiet:
+                        human.print(_suppressed_line(a), markup=False, highlight=False, style="dim")
+                    continue
                 if out is not None:
                     out.write(a.to_json() + "\n")
                 if not quiet:
@@ -147,9 +168,25 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
                 human.print(f"monitoring {target} with {', '.join(s.name for s in mon.scorers)}",
                             markup=False, highlight=False, style="dim")
             summary = run_monitor(mon, command=command, pid=pid, on_batch=emit, timeout=timeout, save_log=save_log)
+        for rec in limiter.finish():
+            if out is not None:
+                out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            if not quiet:
+                human.print(_suppressed_line(rec), markup=False, highlight=False, style="dim")
+    summary.suppressed = limiter.suppressed
+    summary.max_alerts_per_second = limiter.max_per_second
+    for m in summary.models:
+        m["suppressed"] = limiter.per_model.get(m["model"], 0)
     _print_summary(summary, human, as_json)
     if fail_on_alert and any(m["alerts"] for m in summary.models):
         sys.exit(1)
+
+
+def _suppressed_line(rec: dict) -> str:
+    """One line for a run of suppressed alerts."""
+    span = f"lines {rec['first_line']}-{rec['last_line']}" if rec["count"] > 1 else f"line {rec['first_line']}"
+    return (f"... {rec['count']} more alert{'s' * (rec['count'] != 1)} suppressed ({span}; "
+            f"more than {rec['max_alerts_per_second']:g} per second)")
 
 
 def _print_summary(summary: MonitorSummary, human, as_json: bool) -> None:
@@ -172,6 +209,7 @@ def _print_summary(summary: MonitorSummary, human, as_json: bool) -> None:
             "rate": m["mismatch_rate"],
             "max LFC": m["max_lfc"],
             "alerts": m["alerts"],
+            **({"suppressed": m.get("suppressed", 0)} if summary.max_alerts_per_second else {}),
         }
         for m in summary.models
     ]
@@ -183,6 +221,9 @@ def _print_summary(summary: MonitorSummary, human, as_json: bool) -> None:
         f"{summary.seconds:.2f} s{status}{stopped}",
         markup=False, highlight=False,
     )
+    if summary.suppressed:
+        human.print(f"{summary.suppressed} alerts were not printed (more than {summary.max_alerts_per_second:g} "
+                    "per second); --max-alerts-per-second 0 shows them all", markup=False, highlight=False)
 
 
 COMMANDS = [monitor_cmd]
