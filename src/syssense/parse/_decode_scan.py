@@ -1,0 +1,659 @@
+"""Compiled column decoder: strace argument lists -> the JSON text of :func:`decode_args_json`.
+
+:func:`decode_rows` walks an Arrow string column (offsets + data bytes) and writes, for each
+row, exactly the JSON text the Python decoder (``decode.decode_args_json``) produces, for
+the shapes of its flat fast path (``decode._flat``): integers (decimal, hex, C octal,
+negative), ``NULL``, strings with C escapes and ``...`` truncation (non-UTF-8 bytes as
+``\\xNN``), named constants, flag sets ``A|B|0x10``, descriptors with ``-y`` paths
+(``3</etc/passwd>``, ``AT_FDCWD</tmp>``, ``3<pipe:[42]>``) and one-level structs
+``{k=v, ..., ...}``. The moment a row holds anything else (brackets, comments, control or
+non-ASCII bytes, numbers too large for 60 bits, duplicate struct keys) the row is flagged
+``fallback`` and the caller decodes it with the Python decoder, which stays the
+specification. If numba cannot be imported, :data:`AVAILABLE` is False.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
+    from numba import njit
+
+    AVAILABLE = True
+except Exception:  # numba missing or broken: the Python decoder is used instead
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        def wrap(f):
+            return f
+
+        return wrap
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isdigit(c):
+    return 48 <= c <= 57
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isalpha_(c):
+    return (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isword(c):
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ishex(c):
+    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hexval(c):
+    if c <= 57:
+        return c - 48
+    if c <= 70:
+        return c - 55
+    return c - 87
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hexdigit(v):
+    return v + 48 if v < 10 else v + 87  # lowercase, as Python writes them
+
+
+@njit(cache=True, nogil=True)
+def _put_uint(out, op, v):
+    """Write a non-negative int64 in decimal."""
+    if v == 0:
+        out[op] = 48
+        return op + 1
+    n = 0
+    t = v
+    while t > 0:
+        t //= 10
+        n += 1
+    k = op + n - 1
+    while v > 0:
+        out[k] = 48 + v % 10
+        v //= 10
+        k -= 1
+    return op + n
+
+
+@njit(cache=True, nogil=True)
+def _put_lit(out, op, lit):
+    for k in range(lit.shape[0]):
+        out[op + k] = lit[k]
+    return op + lit.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _str_end(d, i, e):
+    """``d[i] == '"'``: the index after the closing quote of ``"(?:[^"\\\\]|\\\\.)*"``, or -1."""
+    j = i + 1
+    while j < e:
+        c = d[j]
+        if c == 34:
+            return j + 1
+        if c == 92:
+            if j + 1 >= e:
+                return -1
+            j += 2
+        else:
+            j += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _utf8_len(t, j, n):
+    """Length of the valid UTF-8 sequence starting at ``t[j]`` (>= 0x80), else 0."""
+    c = t[j]
+    if 0xC2 <= c <= 0xDF:
+        if j + 1 < n and 0x80 <= t[j + 1] <= 0xBF:
+            return 2
+        return 0
+    if 0xE0 <= c <= 0xEF:
+        if j + 2 >= n:
+            return 0
+        c1 = t[j + 1]
+        lo = 0xA0 if c == 0xE0 else 0x80
+        hi = 0x9F if c == 0xED else 0xBF
+        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF:
+            return 3
+        return 0
+    if 0xF0 <= c <= 0xF4:
+        if j + 3 >= n:
+            return 0
+        c1 = t[j + 1]
+        lo = 0x90 if c == 0xF0 else 0x80
+        hi = 0x8F if c == 0xF4 else 0xBF
+        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF and 0x80 <= t[j + 3] <= 0xBF:
+            return 4
+        return 0
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _put_text(d, a, b, out, op, tmp):
+    """``json.dumps(unescape(d[a:b]), ensure_ascii=False)`` (``decode.unescape``: C escapes
+    resolved to bytes, decoded as UTF-8 with ``\\xNN`` for bytes that are not)."""
+    n = 0
+    i = a
+    while i < b:
+        c = d[i]
+        if c == 92 and i + 1 < b:
+            e = d[i + 1]
+            if e == 120:  # \x with 1-2 hex digits, else a plain "x"
+                if i + 2 < b and _ishex(d[i + 2]):
+                    v = _hexval(d[i + 2])
+                    k = i + 3
+                    if k < b and _ishex(d[k]):
+                        v = v * 16 + _hexval(d[k])
+                        k += 1
+                    tmp[n] = v
+                    i = k
+                else:
+                    tmp[n] = 120
+                    i += 2
+            elif 48 <= e <= 55:  # 1-3 octal digits
+                v = e - 48
+                k = i + 2
+                if k < b and 48 <= d[k] <= 55:
+                    v = v * 8 + d[k] - 48
+                    k += 1
+                    if k < b and 48 <= d[k] <= 55:
+                        v = v * 8 + d[k] - 48
+                        k += 1
+                tmp[n] = v & 255
+                i = k
+            else:
+                if e == 110:
+                    v = 10
+                elif e == 116:
+                    v = 9
+                elif e == 114:
+                    v = 13
+                elif e == 118:
+                    v = 11
+                elif e == 102:
+                    v = 12
+                elif e == 97:
+                    v = 7
+                elif e == 98:
+                    v = 8
+                elif e == 101:
+                    v = 27
+                else:  # \" \\ \' \? and unknown escapes: the character itself
+                    v = e
+                tmp[n] = v
+                i += 2
+            n += 1
+        else:
+            tmp[n] = c
+            n += 1
+            i += 1
+    out[op] = 34
+    op += 1
+    j = 0
+    while j < n:
+        c = tmp[j]
+        if c < 128:
+            if c == 34 or c == 92:
+                out[op] = 92
+                out[op + 1] = c
+                op += 2
+            elif c >= 32:
+                out[op] = c
+                op += 1
+            elif c == 10:
+                out[op] = 92
+                out[op + 1] = 110
+                op += 2
+            elif c == 13:
+                out[op] = 92
+                out[op + 1] = 114
+                op += 2
+            elif c == 9:
+                out[op] = 92
+                out[op + 1] = 116
+                op += 2
+            elif c == 8:
+                out[op] = 92
+                out[op + 1] = 98
+                op += 2
+            elif c == 12:
+                out[op] = 92
+                out[op + 1] = 102
+                op += 2
+            else:  # \u00XX
+                out[op] = 92
+                out[op + 1] = 117
+                out[op + 2] = 48
+                out[op + 3] = 48
+                out[op + 4] = _hexdigit(c >> 4)
+                out[op + 5] = _hexdigit(c & 15)
+                op += 6
+            j += 1
+        else:
+            m = _utf8_len(tmp, j, n)
+            if m == 0:  # backslashreplace: "\xNN", its backslash escaped by JSON
+                out[op] = 92
+                out[op + 1] = 92
+                out[op + 2] = 120
+                out[op + 3] = _hexdigit(c >> 4)
+                out[op + 4] = _hexdigit(c & 15)
+                op += 5
+                j += 1
+            else:
+                for k in range(m):
+                    out[op + k] = tmp[j + k]
+                op += m
+                j += m
+    out[op] = 34
+    return op + 1
+
+
+@njit(cache=True, nogil=True)
+def _put_int(d, a, b, out, op):
+    """``decode._int(d[a:b])`` for ``-?0x[0-9a-fA-F]+`` or ``-?\\d+``; -1 when too large."""
+    neg = d[a] == 45
+    s = a + 1 if neg else a
+    if b - s > 64:
+        return -1
+    if b - s > 2 and d[s] == 48 and d[s + 1] == 120:  # hex
+        k = s + 2
+        while k < b and d[k] == 48:
+            k += 1
+        if b - k > 15:
+            return -1
+        v = 0
+        while k < b:
+            v = v * 16 + _hexval(d[k])
+            k += 1
+    else:
+        octal = b - s > 1 and d[s] == 48
+        if octal:
+            for k in range(s, b):
+                if d[k] >= 56:
+                    octal = False
+                    break
+        k = s
+        while k < b and d[k] == 48:
+            k += 1
+        if octal:
+            if b - k > 20:
+                return -1
+            v = 0
+            while k < b:
+                v = v * 8 + d[k] - 48
+                k += 1
+        else:  # decimal: the digits without leading zeros
+            if k == b:
+                out[op] = 48
+                return op + 1
+            if neg:
+                out[op] = 45
+                op += 1
+            for t in range(k, b):
+                out[op] = d[t]
+                op += 1
+            return op
+    if neg and v != 0:
+        out[op] = 45
+        op += 1
+    return _put_uint(out, op, v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sep(d, j, e):
+    """After an item ending at ``j``: the next item's start (``, ``), ``e`` at the end, -1 else."""
+    if j == e:
+        return e
+    if j + 1 < e and d[j] == 44 and d[j + 1] == 32:
+        return j + 2
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _path_end(d, i, e):
+    """``d[i] == '<'``: the index of the closing ``>`` of ``<([^<>\\[\\]]*|[a-zA-Z]*:\\[[^\\]]*\\])>``, or -1."""
+    j = i + 1
+    while j < e:
+        c = d[j]
+        if c == 62:
+            return j
+        if c == 60 or c == 91 or c == 93:
+            break
+        j += 1
+    # second form: letters ":[" ... "]" ">"
+    j = i + 1
+    while j < e and ((65 <= d[j] <= 90) or (97 <= d[j] <= 122)):
+        j += 1
+    if j + 1 < e and d[j] == 58 and d[j + 1] == 91:
+        j += 2
+        while j < e and d[j] != 93:
+            j += 1
+        if j + 1 < e and d[j + 1] == 62:
+            return j + 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _item(d, i, e, out, op, tmp, lits):
+    """One item of ``decode._ITEM_ALTS`` at ``d[i]`` followed by ``, `` or the end ``e``.
+
+    Returns (next item start or ``e``, new output position); next = -1 for "not sure".
+    """
+    c = d[i]
+    if c == 34:  # "string" or "string"...
+        j = _str_end(d, i, e)
+        if j < 0:
+            return -1, op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            nx = _sep(d, j + 3, e)
+            if nx < 0:
+                return -1, op
+            op = _put_lit(out, op, lits[0])  # {"string":
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            op = _put_lit(out, op, lits[1])  # , "truncated": true}
+            return nx, op
+        nx = _sep(d, j, e)
+        if nx < 0:
+            return -1, op
+        return nx, _put_text(d, i + 1, j - 1, out, op, tmp)
+    if c == 45 or _isdigit(c):
+        s = i + 1 if c == 45 else i
+        j = s
+        while j < e and _isdigit(d[j]):
+            j += 1
+        if j == s:
+            return -1, op
+        if j < e and d[j] == 60:  # fd<path>
+            pe = _path_end(d, j, e)
+            if pe < 0:
+                return -1, op
+            nx = _sep(d, pe + 1, e)
+            if nx < 0:
+                return -1, op
+            op = _put_lit(out, op, lits[2])  # {"fd":
+            op = _put_int(d, i, j, out, op)
+            if op < 0:
+                return -1, op
+            op = _put_lit(out, op, lits[3])  # , "path":
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return nx, op + 1
+        if j == s + 1 and d[s] == 48 and j + 1 < e and d[j] == 120 and _ishex(d[j + 1]):
+            j += 1
+            while j < e and _ishex(d[j]):
+                j += 1
+        nx = _sep(d, j, e)
+        if nx < 0:
+            return -1, op
+        op = _put_int(d, i, j, out, op)
+        if op < 0:
+            return -1, op
+        return nx, op
+    if _isalpha_(c):
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
+        if j < e and d[j] == 124:  # flag set A|B|0x10|8
+            op0 = op
+            out[op] = 91
+            out[op + 1] = 34
+            op += 2
+            for t in range(i, j):
+                out[op] = d[t]
+                op += 1
+            out[op] = 34
+            op += 1
+            while j < e and d[j] == 124:
+                k = j + 1
+                if k >= e:
+                    return -1, op0
+                c2 = d[k]
+                out[op] = 44
+                out[op + 1] = 32
+                op += 2
+                if _isalpha_(c2):
+                    m = k + 1
+                    while m < e and _isword(d[m]):
+                        m += 1
+                    out[op] = 34
+                    op += 1
+                    for t in range(k, m):
+                        out[op] = d[t]
+                        op += 1
+                    out[op] = 34
+                    op += 1
+                elif _isdigit(c2):
+                    m = k + 1
+                    if c2 == 48 and m + 1 < e and d[m] == 120 and _ishex(d[m + 1]):
+                        m += 1
+                        while m < e and _ishex(d[m]):
+                            m += 1
+                    else:
+                        while m < e and _isdigit(d[m]):
+                            m += 1
+                    op = _put_int(d, k, m, out, op)
+                    if op < 0:
+                        return -1, op0
+                else:
+                    return -1, op0
+                j = m
+            nx = _sep(d, j, e)
+            if nx < 0:
+                return -1, op0
+            out[op] = 93
+            return nx, op + 1
+        if j < e and d[j] == 60:  # AT_FDCWD<path>
+            if j - i != 8 or not (d[i] == 65 and d[i + 1] == 84 and d[i + 2] == 95 and d[i + 3] == 70
+                                  and d[i + 4] == 68 and d[i + 5] == 67 and d[i + 6] == 87 and d[i + 7] == 68):
+                return -1, op
+            pe = _path_end(d, j, e)
+            if pe < 0:
+                return -1, op
+            nx = _sep(d, pe + 1, e)
+            if nx < 0:
+                return -1, op
+            op = _put_lit(out, op, lits[4])  # {"fd": "AT_FDCWD", "path":
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return nx, op + 1
+        nx = _sep(d, j, e)
+        if nx < 0:
+            return -1, op
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return nx, _put_lit(out, op, lits[5])  # null
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return nx, op + 1
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _struct(d, i, e, out, op, tmp, lits, ks, kl):
+    """``{...}`` at ``d[i]`` (``decode._flat_struct``); returns (next item start, op) or -1."""
+    # the extent: up to the first "}" outside strings; "{[]()" or an open string: not flat
+    j = i + 1
+    while j < e:
+        c = d[j]
+        if c == 125:
+            break
+        if c == 34:
+            j = _str_end(d, j, e)
+            if j < 0:
+                return -1, op
+            continue
+        if c == 123 or c == 91 or c == 93 or c == 40 or c == 41:
+            return -1, op
+        j += 1
+    if j >= e:
+        return -1, op
+    ce = j
+    nx = _sep(d, ce + 1, e)
+    if nx < 0:
+        return -1, op
+    out[op] = 123
+    op += 1
+    p = i + 1
+    idx = 0
+    nkeys = 0
+    ells = 0
+    while p < ce:
+        if idx > 0:
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
+        keyed = False
+        if _isalpha_(d[p]):
+            k = p + 1
+            while k < ce and _isword(d[k]):
+                k += 1
+            if k < ce and d[k] == 61:
+                keyed = True
+                if d[p] == 95:  # "_12" could collide with a positional key
+                    allnum = k > p + 1
+                    for t in range(p + 1, k):
+                        if not _isdigit(d[t]):
+                            allnum = False
+                    if allnum:
+                        return -1, op
+                if nkeys >= ks.shape[0]:
+                    return -1, op
+                for t in range(nkeys):  # a repeated key: dict semantics, leave it to Python
+                    if kl[t] == k - p:
+                        same = True
+                        for u in range(k - p):
+                            if d[ks[t] + u] != d[p + u]:
+                                same = False
+                                break
+                        if same:
+                            return -1, op
+                ks[nkeys] = p
+                kl[nkeys] = k - p
+                nkeys += 1
+                out[op] = 34
+                op += 1
+                for t in range(p, k):
+                    out[op] = d[t]
+                    op += 1
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
+                p = k + 1
+                if p >= ce:
+                    return -1, op
+        if p + 3 <= ce and d[p] == 46 and d[p + 1] == 46 and d[p + 2] == 46:
+            q = _sep(d, p + 3, ce)
+            if q < 0:
+                return -1, op
+            if keyed:
+                op = _put_lit(out, op, lits[6])  # {"...": true}
+            else:
+                ells += 1
+                if ells > 1:
+                    return -1, op
+                op = _put_lit(out, op, lits[7])  # "...": true
+            p = q
+        else:
+            if not keyed:
+                out[op] = 34
+                out[op + 1] = 95
+                op = _put_uint(out, op + 2, idx)
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
+            if d[p] == 123:
+                return -1, op
+            q, op = _item(d, p, ce, out, op, tmp, lits)
+            if q < 0:
+                return -1, op
+            p = q
+        idx += 1
+    out[op] = 125
+    return nx, op + 1
+
+
+@njit(cache=True, nogil=True)
+def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, lits, ks, kl):
+    """Rows ``r0 <= r < r1`` of the column: JSON text into ``out`` from ``op`` (``oofs[r + 1]``
+    = end of row r; null and fallback rows are empty, fallback rows get ``fb[r] = 1``).
+
+    Stops early when ``out`` may not hold the next row; returns (next row, op).
+    """
+    cap = out.shape[0]
+    r = r0
+    while r < r1:
+        a = offs[r]
+        b = offs[r + 1]
+        if op + 8 * (b - a) + 64 > cap:
+            break
+        if not valid[r]:
+            oofs[r + 1] = op
+            r += 1
+            continue
+        ok = True
+        for t in range(a, b):
+            c = d[t]
+            if c < 32 or c > 126:
+                ok = False
+                break
+        while a < b and d[a] == 32:
+            a += 1
+        while b > a and d[b - 1] == 32:
+            b -= 1
+        start = op
+        if ok:
+            out[op] = 91
+            op += 1
+            p = a
+            first = True
+            while p < b:
+                if not first:
+                    out[op] = 44
+                    out[op + 1] = 32
+                    op += 2
+                first = False
+                if d[p] == 123:
+                    p, op = _struct(d, p, b, out, op, tmp, lits, ks, kl)
+                else:
+                    p, op = _item(d, p, b, out, op, tmp, lits)
+                if p < 0 or op < 0:
+                    ok = False
+                    break
+            if ok:
+                out[op] = 93
+                op += 1
+        if not ok:
+            fb[r] = 1
+            op = start
+        oofs[r + 1] = op
+        r += 1
+    return r, op
+
+
+_LITS = [b'{"string": ', b', "truncated": true}', b'{"fd": ', b', "path": ',
+         b'{"fd": "AT_FDCWD", "path": ', b"null", b'{"...": true}', b'"...": true']
+
+
+def literals() -> list[np.ndarray]:
+    """The fixed JSON pieces the compiled code writes (a typed list for numba)."""
+    if AVAILABLE:
+        from numba.typed import List
+
+        lst = List()
+        for b in _LITS:
+            lst.append(np.frombuffer(b, np.uint8).copy())
+        return lst
+    return [np.frombuffer(b, np.uint8).copy() for b in _LITS]
