@@ -193,6 +193,8 @@ class HMMDetector(CallLikelihoodDetector):
             self.start_counts_ = np.maximum(counts["start"], 0.0)
             self.trans_counts_ = np.maximum(counts["trans"], 0.0)
             self.obs_counts_ = np.maximum(counts["obs"], 0.0)
+        else:  # hmmlearn did not hand out its statistics: no update/merge rather than a wrong one
+            self.start_counts_ = self.trans_counts_ = self.obs_counts_ = None
         self.train_loglik_ = ll
         self.iterations_ = it + 1
         self.n_train_calls_ = int(seqs.n_calls) + (int(getattr(self, "n_train_calls_", 0) or 0) if update else 0)
