@@ -18,8 +18,10 @@ threads (Arrow and NumPy release the GIL).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
@@ -449,14 +451,44 @@ def _num(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col
     return pa.array(vals, pa.float64(), mask=None if present.all() else ~present)
 
 
-def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
-    """:func:`_process_block` with the compiled scanner (same output, one pass per line)."""
+def _nums(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(values, present) of the float column in number spans ``sp[rows, col:col+2]``.
+
+    The scanner's doubles where it could make them exactly, else Arrow's cast of the text.
+    """
+    from . import _scan
+
+    a = sp[rows, col]
+    present = a >= 0
+    vals = num[rows, col // 12]
+    if np.isnan(vals[present]).any():  # e.g. nanosecond unix times: more than 15 digits
+        arr = pc.cast(_scan.gather(buf, a, sp[rows, col + 1]), pa.float64())
+        present = np.asarray(arr.is_valid())
+        vals = np.asarray(arr.fill_null(0.0))
+    return vals, present
+
+
+def _process_block_scan(data: bytes | np.ndarray, modes: tuple[int, int]) -> dict[str, Any]:
+    """Scan one block with the compiled scanner; keep its bytes and per-row numbers/spans.
+
+    No Arrow table is built here: the fast rows (complete calls and both kinds of halves,
+    in line order) keep integers, doubles and byte spans into the block, names and errno
+    symbols interned to block-local codes, and the ``fd_paths`` JSON texts in one small
+    buffer; :func:`_assemble_scan` pairs halves and copies every column once, in output
+    order. Lines the scanner does not accept go to the line grammar as text.
+    """
     from . import _scan
 
     buf = np.frombuffer(data, np.uint8)
+    cleaned = False
+    if len(buf) and buf.max() >= 128:  # not ASCII: invalid UTF-8 becomes U+FFFD (as text reading does)
+        fixed = _clean(buf.tobytes())
+        if len(fixed) != len(buf) or fixed != buf.tobytes():
+            buf, data, cleaned = np.frombuffer(fixed, np.uint8), fixed, True
     kind, starts, ends, pid, pid_ok, sp, ret, ret_ok, num = _scan.scan_block(buf, *modes)
     n = len(kind)
-    out: dict[str, Any] = {"n": n}
+    out: dict[str, Any] = {"n": n, "compact": True, "buf": buf, "cleaned": cleaned}
     sidx = np.flatnonzero(kind == _scan.KIND_SLOW)
     if len(sidx):
         offs = np.empty(n + 1, np.int64)
@@ -467,50 +499,35 @@ def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
     else:
         out["slow"] = (sidx + 1, [])
     has_pid = modes[0] != _scan.PID_NONE
-    has_ts = modes[1] != _scan.TS_NONE
-
-    def _pid(rows: np.ndarray) -> pa.Array:
-        if not has_pid:
-            return pa.nulls(len(rows), pa.int64())
-        ok = pid_ok[rows]
-        return pa.array(pid[rows], pa.int64(), mask=None if ok.all() else ~ok)
-
-    def _ts(rows: np.ndarray) -> pa.Array:
-        return _num(buf, sp, num, rows, 0) if has_ts else pa.nulls(len(rows), pa.float64())
-
-    def _common(rows: np.ndarray) -> dict[str, pa.Array]:
-        return {
-            "line": pa.array(rows + 1, pa.int64()),
-            "pid": _pid(rows),
-            "ts": _ts(rows),
-            "syscall": _scan.gather(buf, sp[rows, 2], sp[rows, 3]),
-            "args": _scan.gather(buf, sp[rows, 4], sp[rows, 5], nullable=False),
-        }
-
-    def _tail(rows: np.ndarray) -> dict[str, pa.Array]:
-        ok = ret_ok[rows]
-        return {
-            "ret": pa.array(ret[rows], pa.int64(), mask=None if ok.all() else ~ok),
-            "ret_path": _scan.gather(buf, sp[rows, 6], sp[rows, 7]),
-            "errno": _scan.gather(buf, sp[rows, 8], sp[rows, 9]),
-            "duration": _num(buf, sp, num, rows, 12),
-            "note": _scan.gather(buf, sp[rows, 10], sp[rows, 11]),
-        }
-
-    for part, k in (("c", _scan.KIND_CALL), ("u", _scan.KIND_UNF), ("r", _scan.KIND_RES)):
-        rows = np.flatnonzero(kind == k)
-        cols = _common(rows)
-        if part != "u":
-            cols.update(_tail(rows))
-        fdp, hard = _scan.fd_paths(buf, sp[rows, 4], sp[rows, 5])
-        if len(hard):  # several decodings (or an odd shape): the line grammar's way
-            texts = cols["args"].take(pa.array(hard)).to_pylist()
-            fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
-            where = np.arange(len(rows), dtype=np.int64)
-            where[hard] = len(rows) + np.arange(len(hard))
-            fdp = pa.concat_arrays([fdp, fixed]).take(pa.array(where))
-        cols["fd_paths"] = fdp
-        out[part] = cols
+    rows = np.flatnonzero(kind != _scan.KIND_SLOW)
+    m = len(rows)
+    out["kind"] = kind[rows]
+    out["line"] = rows + 1
+    out["pid"] = pid[rows]
+    out["pid_ok"] = pid_ok[rows] if has_pid else np.zeros(m, bool)
+    if modes[1] != _scan.TS_NONE:
+        out["ts"], out["ts_ok"] = _nums(buf, sp, num, rows, 0)
+    else:
+        out["ts"], out["ts_ok"] = np.zeros(m), np.zeros(m, bool)
+    out["dur"], out["dur_ok"] = _nums(buf, sp, num, rows, 12)
+    out["ret"] = ret[rows]
+    out["ret_ok"] = ret_ok[rows]
+    spr = sp[rows]
+    del sp
+    out["sys"], out["sys_names"] = _scan.intern(buf, spr[:, 2], spr[:, 3])
+    out["err"], out["err_names"] = _scan.intern(buf, spr[:, 8], spr[:, 9])
+    for key, col in (("args", 4), ("rpath", 6), ("note", 10)):
+        out[key + "_a"] = spr[:, col].astype(np.int32)
+        out[key + "_b"] = spr[:, col + 1].astype(np.int32)
+    fdp, hard = _scan.fd_paths(buf, spr[:, 4], spr[:, 5])
+    if len(hard):  # several decodings (or an odd shape): the line grammar's way
+        texts = [bytes(buf[x:y]).decode() for x, y in zip(spr[hard, 4].tolist(), spr[hard, 5].tolist(), strict=True)]
+        fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
+        where = np.arange(m, dtype=np.int64)
+        where[hard] = m + np.arange(len(hard))
+        fdp = pa.concat_arrays([fdp, fixed]).take(pa.array(where))
+    fa, fb, fdata = _spans_of(fdp)
+    out["fd_a"], out["fd_b"], out["fd_data"] = fa.astype(np.int32), fb.astype(np.int32), fdata
     out["first"] = None
     fu = np.flatnonzero((kind == _scan.KIND_CALL) | (kind == _scan.KIND_UNF))
     if len(fu):
@@ -519,9 +536,33 @@ def _process_block_scan(data: bytes, modes: tuple[int, int]) -> dict[str, Any]:
     return out
 
 
+def _spans_of(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, data) of a string array: ``arr[i] == data[a[i]:b[i]]``, ``a[i] = -1`` for null."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.string())
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if arr.type != pa.large_string():
+        arr = pc.cast(arr, pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offs = np.frombuffer(bufs[1], np.int64, n + 1, arr.offset * 8) if n else np.zeros(1, np.int64)
+    data = np.frombuffer(bufs[2], np.uint8) if n and bufs[2] is not None else np.frombuffer(b"", np.uint8)
+    a = offs[:-1].copy()
+    if arr.null_count:
+        a[~np.asarray(arr.is_valid())] = -1
+    return a, offs[1:].copy(), data
+
+
 def _rebase(res: dict[str, Any], base: int) -> None:
     """Turn a block's local line numbers into the file's."""
     if base == 0:
+        return
+    if res.get("compact"):
+        res["line"] += base
+        res["slow"] = (res["slow"][0] + base, res["slow"][1])
+        if res["first"] is not None:
+            res["first"] = (res["first"][0] + base, res["first"][1])
         return
     for part in ("c", "u", "r"):
         res[part]["line"] = pc.add(res[part]["line"], base)
@@ -675,6 +716,72 @@ def _fixup_leftovers(
 # --------------------------------------------------------------------------- a stream
 
 
+class _Arena:
+    """The whole log in one NumPy buffer, handed out as blocks of whole lines (views).
+
+    The compiled path keeps every block's bytes until the final gather anyway; reading
+    into one buffer (sized from the file when it is a plain file, doubled when a stream
+    outgrows it) saves the per-block allocations and the carry-over copies, and lets the
+    gather address every row's bytes with one offset.
+    """
+
+    def __init__(self, fh: IO[bytes], first: bytes) -> None:
+        self.fh = fh
+        cap = 64 << 20
+        if isinstance(fh, io.BufferedReader | io.FileIO):
+            with contextlib.suppress(OSError, ValueError):
+                cap = max(os.fstat(fh.fileno()).st_size - fh.tell() + len(first) + 1, BLOCK)
+        self.buf = np.empty(max(cap, len(first) + BLOCK + 1), np.uint8)
+        self.buf[: len(first)] = np.frombuffer(first, np.uint8)
+        self.end = len(first)  # bytes in the buffer
+        self.start = 0  # where the next block starts
+        self.eof = False
+
+    def _fill(self) -> None:
+        """Read up to one more block's worth of bytes (growing the buffer if needed)."""
+        if self.end + BLOCK + 1 > len(self.buf):
+            new = np.empty(max(2 * len(self.buf), self.end + BLOCK + 1), np.uint8)
+            new[: self.end] = self.buf[: self.end]
+            self.buf = new  # blocks handed out keep views of the old buffer (same bytes)
+        got = 0
+        mv = memoryview(self.buf)[self.end : self.end + BLOCK]
+        while got < BLOCK:
+            k = self.fh.readinto(mv[got:])  # type: ignore[attr-defined]
+            if not k:
+                self.eof = True
+                break
+            got += k
+        self.end += got
+
+    def next_block(self) -> tuple[np.ndarray, int] | None:
+        """(view of the next block of whole lines, its offset in the buffer), or None at the end."""
+        while True:
+            if self.end - self.start >= BLOCK or self.eof:
+                if self.end == self.start:
+                    return None
+                cut = _last_newline(self.buf, self.start, self.end)
+                if cut >= 0:
+                    at = self.start
+                    self.start = cut + 1
+                    return self.buf[at : self.start], at
+                if self.eof:  # a last line without its newline
+                    self.buf[self.end] = 10
+                    self.end += 1
+                    continue
+            self._fill()
+
+
+def _last_newline(buf: np.ndarray, lo: int, hi: int, step: int = 1 << 16) -> int:
+    """Index of the last newline in ``buf[lo:hi]`` (searched from the end), or -1."""
+    while hi > lo:
+        a = max(lo, hi - step)
+        nl = np.flatnonzero(buf[a:hi] == 10)
+        if len(nl):
+            return a + int(nl[-1])
+        hi = a
+    return -1
+
+
 def _blocks(fh: IO[bytes], first: bytes) -> Any:
     carry = first
     while True:
@@ -729,6 +836,7 @@ def parse_stream(
                     raise _strict_error(name, ev)
         slow_events.extend(out)
 
+    arena: _Arena | None = None
     if head_rx is None:
         text = io.TextIOWrapper(
             io.BufferedReader(_Prepend(first, fh)), encoding="utf-8", errors="replace", newline="\n"
@@ -744,24 +852,33 @@ def parse_stream(
         modes = _scan_modes(head_rx) if len(first) >= SCAN_MIN_BYTES else None
         with ThreadPoolExecutor(WORKERS) as pool:
             pending: list[Any] = []
-            blocks = _blocks(fh, first)
+            arena = _Arena(fh, first) if modes is not None else None
+            blocks = _blocks(fh, first) if arena is None else None
             n_total = 0
 
             def submit() -> bool:
                 nonlocal base
+                if arena is not None:
+                    got = arena.next_block()
+                    if got is None:
+                        return False
+                    pending.append((pool.submit(_process_block_scan, got[0], modes), got[1]))
+                    return True
                 try:
-                    blk = _clean(next(blocks))
+                    blk = _clean(next(blocks))  # type: ignore[arg-type]
                 except StopIteration:
                     return False
-                pending.append(pool.submit(_process_block_scan, blk, modes) if modes is not None
-                               else pool.submit(_process_block, blk, head_rx))
+                pending.append((pool.submit(_process_block, blk, head_rx), None))
                 return True
 
             for _ in range(3):
                 if not submit():
                     break
             while pending:
-                res = pending.pop(0).result()
+                fut, at = pending.pop(0)
+                res = fut.result()
+                if at is not None and res.get("buf") is not None and not res.get("cleaned"):
+                    res["at"] = at  # the block's offset in the arena
                 submit()
                 _rebase(res, base)
                 base += res["n"]
@@ -782,7 +899,10 @@ def parse_stream(
         if strict and ev.kind == "unparsed":
             raise _strict_error(name, ev)
         slow_events.append(ev)
-    table = _assemble(fast_tables, slow_events, parser)
+    if fast_tables and fast_tables[0].get("compact"):
+        table = _assemble_scan(fast_tables, slow_events, parser, arena.buf if arena is not None else None)
+    else:
+        table = _assemble(fast_tables, slow_events, parser)
     row = parser.trace_row()
     row["n_events"] = table.num_rows
     row["n_unparsed"] = int(pc.sum(pc.equal(table.column("kind"), "unparsed")).as_py() or 0)
@@ -898,6 +1018,283 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
     if parser.orphan_continuations:
         table = _attach_continuations(table, parser.orphan_continuations, halves)
     return table
+
+
+_ROWCOLS_U = ["line", "pid", "ts", "syscall", "args", "fd_paths"]
+_ROWCOLS_R = ["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note", "fd_paths"]
+
+
+class _Rows:
+    """The fast rows of all blocks as flat arrays (line order), with the blocks' bytes."""
+
+    def __init__(self, blocks: list[dict[str, Any]], arena: np.ndarray | None) -> None:
+        def cat(k: str) -> np.ndarray:
+            return np.concatenate([b[k] for b in blocks])
+
+        counts = np.array([len(b["kind"]) for b in blocks], np.int64)
+        self.n = int(counts.sum())
+        self.blk = np.repeat(np.arange(len(blocks), dtype=np.int32), counts)
+        for k in ("kind", "line", "pid", "pid_ok", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
+                  "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_b"):
+            setattr(self, k, cat(k))
+        self.sys, self.sys_names = self._codes(blocks, "sys")
+        self.err, self.err_names = self._codes(blocks, "err")
+        if arena is not None and all("at" in b for b in blocks):
+            self.buf, self.base = arena, np.array([b["at"] for b in blocks], np.int64)
+        else:  # a block was re-encoded (invalid UTF-8): one buffer of the blocks' bytes
+            self.buf = np.concatenate([b["buf"] for b in blocks])
+            self.base = np.cumsum([0] + [len(b["buf"]) for b in blocks])[:-1].astype(np.int64)
+        self.fd_buf = np.concatenate([b["fd_data"] for b in blocks])
+        self.fd_base = np.cumsum([0] + [len(b["fd_data"]) for b in blocks])[:-1].astype(np.int64)
+
+    @staticmethod
+    def _codes(blocks: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list[str]]:
+        """Block-local codes made global (first-appearance order); -1 stays -1."""
+        names: dict[bytes, int] = {}
+        parts = []
+        for b in blocks:
+            lmap = np.array([names.setdefault(nm, len(names)) for nm in b[key + "_names"]] + [-1], np.int32)
+            parts.append(lmap[b[key]])
+        return np.concatenate(parts), [nm.decode() for nm in names]
+
+    def strings(self, col: str, p: np.ndarray, s: np.ndarray | None = None, pos: np.ndarray | None = None,
+                n_out: int | None = None, other: Any = None) -> pa.ChunkedArray:
+        from . import _scan
+
+        buf, base = (self.fd_buf, self.fd_base) if col == "fd" else (self.buf, self.base)
+        a, b = getattr(self, col + "_a"), getattr(self, col + "_b")
+        return _scan.gather_rows(buf, base, self.blk, a, b, p, s, pos, n_out, other)
+
+    def table(self, rows: np.ndarray, cols: list[str]) -> pa.Table:
+        """A small table of the given rows (for halves left unpaired)."""
+        out: dict[str, Any] = {}
+        for c in cols:
+            if c == "line":
+                out[c] = pa.array(self.line[rows], pa.int64())
+            elif c == "pid":
+                ok = self.pid_ok[rows]
+                out[c] = pa.array(self.pid[rows], pa.int64(), mask=~ok)
+            elif c in ("ts", "duration", "ret"):
+                v, ok = {"ts": (self.ts, self.ts_ok), "duration": (self.dur, self.dur_ok),
+                         "ret": (self.ret, self.ret_ok)}[c]
+                out[c] = pa.array(v[rows], pa.float64() if c != "ret" else pa.int64(), mask=~ok[rows])
+            elif c in ("syscall", "errno"):
+                codes, names = (self.sys, self.sys_names) if c == "syscall" else (self.err, self.err_names)
+                cr = codes[rows]
+                out[c] = pa.array(np.asarray(names + [None], object)[cr], pa.string()) if len(cr) \
+                    else pa.array([], pa.string())
+            else:
+                key = {"args": "args", "ret_path": "rpath", "note": "note", "fd_paths": "fd"}[c]
+                out[c] = self.strings(key, rows).combine_chunks()
+        out["_row"] = pa.array(rows, pa.int64())
+        return pa.table(out)
+
+
+def _other_strings(col: pa.ChunkedArray, pos: np.ndarray) -> tuple[np.ndarray, ...]:
+    a, b, data = _spans_of(col)
+    return a, b, data, pos
+
+
+def _numbers(values: np.ndarray, ok: np.ndarray | None, typ: pa.DataType, n: int, pos_f: np.ndarray | None,
+             other: pa.ChunkedArray | None, pos_o: np.ndarray | None) -> pa.Array:
+    """A fixed-width column: fast values at ``pos_f``, the other rows' values at ``pos_o``."""
+    if other is None or pos_o is None or len(pos_o) == 0:
+        return pa.array(values, typ, mask=None if ok is None or ok.all() else ~ok)
+    out = np.zeros(n, values.dtype)
+    valid = np.ones(n, bool)
+    out[pos_f] = values
+    if ok is not None:
+        valid[pos_f] = ok
+    oc = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
+    if oc.type != typ:
+        oc = pc.cast(oc, typ)
+    valid[pos_o] = np.asarray(oc.is_valid())
+    out[pos_o] = np.asarray(oc.fill_null(False if typ == pa.bool_() else 0)).astype(values.dtype)
+    return pa.array(out, typ, mask=None if valid.all() else ~valid)
+
+
+def _dictionary(fast_codes: np.ndarray, names: list[str], n: int, pos_f: np.ndarray | None,
+                other: pa.ChunkedArray | None, pos_o: np.ndarray | None) -> pa.DictionaryArray:
+    """A dictionary column from global codes of the fast rows (-1: null) and other rows' strings."""
+    names = list(names)
+    if other is not None and pos_o is not None and len(pos_o):
+        index = {nm: i for i, nm in enumerate(names)}
+        ocodes = np.array([-1 if v is None else index.setdefault(v, len(index))
+                           for v in pc.cast(other, pa.string()).to_pylist()], np.int32)
+        names = list(index)
+        out = np.empty(n, np.int32)
+        out[pos_f] = fast_codes
+        out[pos_o] = ocodes
+    else:
+        out = np.ascontiguousarray(fast_codes, np.int32)
+    bad = out < 0
+    idx = pa.array(np.where(bad, 0, out), pa.int32(), mask=bad if bad.any() else None)
+    return pa.DictionaryArray.from_arrays(idx, pa.array(names, pa.string()))
+
+
+def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser,
+                   arena: np.ndarray | None = None) -> pa.Table:
+    """The events table from the compiled scanner's blocks, every column built once.
+
+    One compiled pass pairs each ``<unfinished ...>`` half with its ``<... resumed>`` half
+    (per pid, same name); the output rows are the complete calls and the joined calls in
+    start-line order, merged with the few other rows (halves left alone, the line
+    grammar's events) by line; each column is then gathered once: fixed-width columns by
+    NumPy indexing, string columns by one compiled copy from the blocks' bytes (the joined
+    ``args`` written as the unfinished half's text followed by the resumed half's).
+    """
+    from ..dataset import EVENT_SCHEMA
+    from . import _scan
+    from .strace import events_to_table
+
+    R = _Rows(blocks, arena)
+    for b in blocks:  # R holds what is still needed
+        b.clear()
+    if R.n == 0:
+        return _assemble([], slow, parser)
+    schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
+    key = np.where(R.pid_ok, R.pid, -1)
+    partner = _scan.pair_halves(R.kind, key, R.sys)
+    del key
+    is_u = R.kind == _scan.KIND_UNF
+    is_r = R.kind == _scan.KIND_RES
+    halves = None
+    if parser.orphan_continuations:
+        halves = (R.table(np.flatnonzero(is_u), ["line", "pid"]), R.table(np.flatnonzero(is_r), ["line", "pid"]))
+    lone = partner < 0
+    u_left = R.table(np.flatnonzero(is_u & lone), _ROWCOLS_U)
+    r_left = R.table(np.flatnonzero(is_r & lone), _ROWCOLS_R)
+    extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
+    # halves joined by _fixup_leftovers became `extra` rows: their rows leave the fast set
+    sel = (R.kind == _scan.KIND_CALL) | (is_u & ~lone)
+    del is_u, is_r, lone
+    p = np.flatnonzero(sel)
+    del sel
+    s = partner[p]
+    del partner
+    # -- the other rows: halves still alone, rows joined in Python, the line grammar's events
+    others = []
+    n_u = u_left.num_rows
+    if n_u or r_left.num_rows:
+        u_full = u_left.drop_columns(["_row"])
+        for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
+                       ("duration", pa.float64()), ("note", pa.string())):
+            u_full = u_full.append_column(k, pa.nulls(n_u, typ))
+        u_full = u_full.append_column("unfinished", pa.array(np.ones(n_u, bool)))
+        r_note = pc.if_else(
+            pc.is_null(r_left.column("note")), "resumed without start",
+            pc.binary_join_element_wise("resumed without start ", r_left.column("note"), ""),
+        ) if r_left.num_rows else pa.array([], pa.string())
+        r_full = r_left.drop_columns(["_row"])
+        r_full = r_full.set_column(r_full.schema.get_field_index("note"), "note", r_note)
+        for t in (r_full, u_full):
+            if not t.num_rows:
+                continue
+            t = t.append_column("kind", pa.array(["syscall"] * t.num_rows, pa.string()))
+            if parser.default_pid is not None:
+                t = t.set_column(t.schema.get_field_index("pid"), "pid",
+                                 pc.fill_null(t.column("pid"), parser.default_pid))
+            t = t.append_column("tid", t.column("pid"))
+            others.append(t)
+    if extra:
+        ev = [StraceEvent(**{k: v for k, v in row.items() if k in StraceEvent._fields}) for row in extra]
+        others.append(events_to_table(ev, "").drop_columns(["trace_id"]))
+    if slow:
+        others.append(events_to_table(slow, "").drop_columns(["trace_id"]))
+        slow.clear()
+    oth: pa.Table | None = None
+    pos_f = pos_o = None
+    nf = len(p)
+    line_f = R.line[p]
+    if others:
+        oth = pa.concat_tables([_conform(t, schema) for t in others]).unify_dictionaries()
+        order = pc.sort_indices(oth, sort_keys=[("line", "ascending"), ("seq", "ascending")])
+        oth = oth.take(order)
+        line_o = np.asarray(pc.fill_null(oth.column("line"), np.iinfo(np.int64).max))
+        pos_f = np.arange(nf, dtype=np.int64) + np.searchsorted(line_o, line_f, "left")
+        pos_o = np.arange(len(line_o), dtype=np.int64) + np.searchsorted(line_f, line_o, "right")
+    n = nf + (oth.num_rows if oth is not None else 0)
+
+    def ocol(name: str) -> pa.ChunkedArray | None:
+        return None if oth is None else oth.column(name)
+
+    q = np.where(s >= 0, s, p)
+    cols: dict[str, Any] = {}
+    cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
+    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
+    del line_f
+    pid_ok = R.pid_ok[p]
+    pid_v = R.pid[p]
+    if parser.default_pid is not None:
+        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
+        pid_ok = None
+    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
+    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
+    del pid_v, pid_ok
+    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
+    cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
+
+    def other_str(name: str) -> Any:
+        return None if oth is None else _other_strings(oth.column(name), pos_o)
+
+    cols["args"] = R.strings("args", p, s, pos_f, n, other_str("args"))
+    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
+    cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
+    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
+    kinds = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
+    cols["kind"] = kinds
+    # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
+    fd_p = R.fd_a[p] >= 0
+    fd_s = (s >= 0) & (R.fd_a[np.maximum(s, 0)] >= 0)
+    fq = np.where(fd_p, p, np.where(fd_s, s, -1))
+    both = np.flatnonzero(fd_p & fd_s)
+    del fd_p, fd_s
+    fo = other_str("fd_paths")
+    if len(both):
+        fq[both] = -1
+        texts = R.strings("args", p[both], s[both]).to_pylist()
+        fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
+        fpos = both if pos_f is None else pos_f[both]
+        if fo is None:
+            fo = (*_spans_of(fixed), fpos)
+        else:
+            oc = pa.concat_arrays([pc.cast(oth.column("fd_paths").combine_chunks(), pa.string()), fixed])
+            fo = (*_spans_of(oc), np.concatenate([pos_o, fpos]))
+    cols["fd_paths"] = R.strings("fd", fq, None, pos_f, n, fo)
+    del fq, fo
+    cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
+    cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
+    del R
+    empty_f = np.zeros(nf, np.int32)
+    for name in ("unfinished", "stack", "raw", "nr", "ip", "comm"):
+        typ = schema.field(name).type
+        if oth is None or oth.column(name).null_count == oth.num_rows:
+            cols[name] = pa.nulls(n, typ)
+        elif pa.types.is_string(typ):
+            a, b, data = _spans_of(oth.column(name))
+            cols[name] = _scan.string_chunks(*_place_strings(a, b, data, pos_o, n))
+        else:
+            cols[name] = _numbers(empty_f.astype(np.bool_ if typ == pa.bool_() else np.int64),
+                                  np.zeros(nf, bool), typ, n, pos_f, oth.column(name), pos_o)
+    table = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+    if parser.orphan_continuations:
+        table = _attach_continuations(table, parser.orphan_continuations, halves)
+    return table
+
+
+def _place_strings(a: np.ndarray, b: np.ndarray, data: np.ndarray, pos: np.ndarray, n: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, valid, data) of an n-row string column holding ``data[a[k]:b[k]]`` at ``pos[k]``."""
+    lens = np.zeros(n + 1, np.int64)
+    valid = np.zeros(n, bool)
+    ok = a >= 0
+    lens[pos[ok] + 1] = (b - a)[ok]
+    valid[pos[ok]] = True
+    offs = np.cumsum(lens)
+    order = np.argsort(pos[ok], kind="stable")
+    pieces = [data[x:y] for x, y in zip(a[ok][order].tolist(), b[ok][order].tolist(), strict=True)]
+    out = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
+    return offs, valid, out
 
 
 def _take_whole(col: pa.ChunkedArray, order: np.ndarray, plans: dict[Any, Any] | None = None) -> pa.ChunkedArray:

@@ -18,8 +18,25 @@ import numpy as np
 
 try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
     from numba import njit
+    from numba.core import cgutils
+    from numba.core import types as _nbt
+    from numba.extending import intrinsic
 
     AVAILABLE = True
+
+    @intrinsic
+    def _memcpy(typingctx, dst, doff, src, soff, n):  # noqa: ARG001 - numba's signature
+        """``dst[doff:doff+n] = src[soff:soff+n]`` as one LLVM memcpy (no per-byte loop)."""
+        sig = _nbt.void(dst, doff, src, soff, n)
+
+        def codegen(context, builder, signature, args):
+            d, do, sr, so, m = args
+            dptr = builder.gep(context.make_array(signature.args[0])(context, builder, d).data, [do])
+            sptr = builder.gep(context.make_array(signature.args[2])(context, builder, sr).data, [so])
+            cgutils.raw_memcpy(builder, dptr, sptr, m, 1)
+            return context.get_dummy_value()
+
+        return sig, codegen
 except Exception:  # numba missing or broken: the RE2 path is used instead
     AVAILABLE = False
 
@@ -28,6 +45,9 @@ except Exception:  # numba missing or broken: the RE2 path is used instead
             return f
 
         return wrap
+
+    def _memcpy(dst, doff, src, soff, n):  # type: ignore[no-redef]
+        dst[doff : doff + n] = src[soff : soff + n]
 
 
 KIND_SLOW, KIND_CALL, KIND_UNF, KIND_RES = 0, 1, 2, 3
@@ -561,3 +581,235 @@ def fd_paths(buf: np.ndarray, a: np.ndarray, b: np.ndarray):
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     arr = pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data), bitmap, n - int(valid.sum()))
     return arr, np.flatnonzero(code == 2)
+
+
+# --------------------------------------------------------------------------- assembly
+# The kernels below let the fast path build its events table without per-block Arrow
+# tables: blocks keep their bytes and per-row integers/spans; names are interned per
+# block; halves are paired in one pass; every string column is copied once, in output
+# order, straight from the blocks' bytes.
+
+_FNV0 = np.uint64(14695981039346656037)
+_FNV1 = np.uint64(1099511628211)
+
+
+@njit(cache=True, nogil=True)
+def _intern(buf, a, b):
+    """Codes 0.. for the distinct byte strings ``buf[a[i]:b[i]]`` (-1 where ``a[i] < 0``),
+    in order of first appearance, with the span of each code's first occurrence."""
+    n = len(a)
+    size = 64
+    while size < 2 * n + 2:
+        size *= 2
+    mask = size - 1
+    slots = np.full(size, -1, np.int64)
+    codes = np.full(n, -1, np.int32)
+    ra = np.empty(n, np.int64)
+    rb = np.empty(n, np.int64)
+    hs = np.empty(n, np.uint64)
+    m = 0
+    for k in range(n):
+        x = a[k]
+        if x < 0:
+            continue
+        y = b[k]
+        h = _FNV0
+        for t in range(x, y):
+            h = (h ^ np.uint64(buf[t])) * _FNV1
+        slot = np.int64(h & np.uint64(mask))
+        while True:
+            c = slots[slot]
+            if c < 0:
+                slots[slot] = m
+                ra[m] = x
+                rb[m] = y
+                hs[m] = h
+                codes[k] = m
+                m += 1
+                break
+            if hs[c] == h and rb[c] - ra[c] == y - x:
+                same = True
+                o = ra[c] - x
+                for t in range(x, y):
+                    if buf[t] != buf[t + o]:
+                        same = False
+                        break
+                if same:
+                    codes[k] = c
+                    break
+            slot = (slot + 1) & mask
+    return codes, ra[:m].copy(), rb[:m].copy()
+
+
+def intern(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[bytes]]:
+    """(codes, names): ``buf[a[i]:b[i]] == names[codes[i]]``; code -1 where ``a[i] < 0``."""
+    codes, ra, rb = _intern(buf, a, b)
+    return codes, [bytes(buf[x:y]) for x, y in zip(ra.tolist(), rb.tolist(), strict=True)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(key, mask):
+    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+
+
+@njit(cache=True, nogil=True)
+def _pair_halves(kind, key, code):
+    """Partner of every ``<unfinished ...>`` (kind 2) / ``<... resumed>`` (kind 3) row.
+
+    Rows are in line order. A resumed row belongs to the last half seen for its key (pid)
+    when that half is an unfinished call of the same name (code); -1: no partner. Same
+    result as sorting the halves by (pid, line) and pairing neighbours.
+    """
+    n = len(kind)
+    partner = np.full(n, -1, np.int64)
+    size = 1024
+    mask = size - 1
+    tkey = np.zeros(size, np.int64)
+    tval = np.full(size, -1, np.int64)
+    used = 0
+    for i in range(n):
+        k = kind[i]
+        if k != 2 and k != 3:
+            continue
+        pk = key[i]
+        s = _slot(pk, mask)
+        while tval[s] >= 0 and tkey[s] != pk:
+            s = (s + 1) & mask
+        j = tval[s]
+        if k == 3 and j >= 0 and kind[j] == 2 and code[j] == code[i]:
+            partner[j] = i
+            partner[i] = j
+        if j < 0:
+            used += 1
+            tkey[s] = pk
+        tval[s] = i
+        if 2 * used > size:  # grow: rehash the live entries
+            size2 = size * 2
+            mask2 = size2 - 1
+            tkey2 = np.zeros(size2, np.int64)
+            tval2 = np.full(size2, -1, np.int64)
+            for t in range(size):
+                if tval[t] >= 0:
+                    s2 = _slot(tkey[t], mask2)
+                    while tval2[s2] >= 0:
+                        s2 = (s2 + 1) & mask2
+                    tkey2[s2] = tkey[t]
+                    tval2[s2] = tval[t]
+            size, mask, tkey, tval = size2, mask2, tkey2, tval2
+    return partner
+
+
+def pair_halves(kind: np.ndarray, key: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Partner row of each unfinished/resumed half (-1: none); see :func:`_pair_halves`."""
+    return _pair_halves(kind, key, code)
+
+
+@njit(cache=True, nogil=True)
+def _gather_lens(a, b, p, s, pos, o_a, o_b, o_pos, offs, valid):
+    """Offsets (``offs``, n_out + 1) and validity of the column :func:`_gather_copy` fills:
+    output string ``pos[i]`` = ``span(p[i]) + span(s[i])`` (a span is absent where
+    ``p[i]``/``s[i]`` or its ``a`` is negative; null when both are absent); output string
+    ``o_pos[k]`` = other string ``k`` (null where ``o_a[k] < 0``)."""
+    n_out = len(valid)
+    has_s = len(s) > 0
+    has_pos = len(pos) > 0
+    offs[0] = 0
+    for i in range(len(p)):
+        o = pos[i] if has_pos else i
+        r = p[i]
+        m = 0
+        v = False
+        if r >= 0 and a[r] >= 0:
+            m += b[r] - a[r]
+            v = True
+        if has_s:
+            r2 = s[i]
+            if r2 >= 0 and a[r2] >= 0:
+                m += b[r2] - a[r2]
+                v = True
+        offs[o + 1] = m
+        valid[o] = v
+    for k in range(len(o_pos)):
+        o = o_pos[k]
+        if o_a[k] >= 0:
+            offs[o + 1] = o_b[k] - o_a[k]
+            valid[o] = True
+        else:
+            offs[o + 1] = 0
+            valid[o] = False
+    for i in range(n_out):
+        offs[i + 1] += offs[i]
+
+
+@njit(cache=True, nogil=True)
+def _gather_copy(buf, base, blk, a, b, p, s, pos, o_a, o_b, o_data, o_pos, offs, data):
+    """Copy the spans (``buf[base[blk[r]] + a[r] : base[blk[r]] + b[r]]``) into ``data``."""
+    has_s = len(s) > 0
+    has_pos = len(pos) > 0
+    for i in range(len(p)):
+        o = pos[i] if has_pos else i
+        q = offs[o]
+        r = p[i]
+        if r >= 0 and a[r] >= 0:
+            m = np.int64(b[r] - a[r])
+            _memcpy(data, q, buf, base[blk[r]] + a[r], m)
+            q += m
+        if has_s:
+            r2 = s[i]
+            if r2 >= 0 and a[r2] >= 0:
+                m = np.int64(b[r2] - a[r2])
+                _memcpy(data, q, buf, base[blk[r2]] + a[r2], m)
+    for k in range(len(o_pos)):
+        if o_a[k] >= 0:
+            _memcpy(data, offs[o_pos[k]], o_data, o_a[k], o_b[k] - o_a[k])
+
+
+_EMPTY_I64 = np.zeros(0, np.int64)
+_EMPTY_U8 = np.zeros(0, np.uint8)
+
+
+def gather_rows(buf, base, blk, a, b, p, s=None, pos=None, n_out=None, other=None):
+    """An Arrow string column of row spans (see :func:`_gather_lens`), in output order.
+
+    Row ``r``'s span is ``buf[base[blk[r]] + a[r] : base[blk[r]] + b[r]]`` (one buffer
+    holding every block, ``base`` the blocks' offsets in it). ``other``: ``(a, b, data,
+    positions)`` of strings from elsewhere placed at ``positions``. Returns a ChunkedArray
+    of ``pa.string()`` (several chunks only when the text exceeds 2 GB).
+    """
+    n_out = len(p) if n_out is None else n_out
+    s = _EMPTY_I64 if s is None else s
+    pos = _EMPTY_I64 if pos is None else pos
+    if other is None:
+        other = (_EMPTY_I64, _EMPTY_I64, _EMPTY_U8, _EMPTY_I64)
+    o_a, o_b, o_data, o_pos = (x if x.dtype == np.uint8 else x.astype(np.int64, copy=False) for x in other)
+    # output buffers from NumPy (which asks the kernel for huge pages: first-touch page
+    # faults dominate a fresh multi-MB buffer on some VMs), filled by compiled loops
+    offs = np.empty(n_out + 1, np.int64)
+    valid = np.empty(n_out, np.bool_)
+    _gather_lens(a, b, p, s, pos, o_a, o_b, o_pos, offs, valid)
+    data = np.empty(offs[n_out], np.uint8)
+    _gather_copy(buf, base, blk, a, b, p, s, pos, o_a, o_b, o_data, o_pos, offs, data)
+    return string_chunks(offs, valid, data)
+
+
+def string_chunks(offs: np.ndarray, valid: np.ndarray, data: np.ndarray, limit: int = 2**31 - 1):
+    """``pa.string()`` ChunkedArray from int64 offsets, validity and bytes (chunked at 2 GB)."""
+    import pyarrow as pa
+
+    n = len(valid)
+    chunks = []
+    i = 0
+    dbuf = pa.py_buffer(data)
+    while i < n or not chunks:
+        j = int(np.searchsorted(offs, offs[i] + limit, side="right")) - 1
+        j = max(min(j, n), i + 1) if n else 0
+        o = (offs[i : j + 1] - offs[i]).astype(np.int32)
+        v = valid[i:j]
+        m = j - i
+        nulls = m - int(np.count_nonzero(v))
+        bitmap = pa.py_buffer(np.packbits(v, bitorder="little")) if nulls else None
+        chunks.append(pa.StringArray.from_buffers(
+            m, pa.py_buffer(o), dbuf.slice(int(offs[i]), int(offs[j] - offs[i])), bitmap, nulls))
+        i = j
+    return pa.chunked_array(chunks, pa.string())
