@@ -83,11 +83,22 @@ def _put_uint(out, op, v):
     return op + n
 
 
+_LITS = [b'{"string": ', b', "truncated": true}', b'{"fd": ', b', "path": ',
+         b'{"fd": "AT_FDCWD", "path": ', b"null", b'{"...": true}', b'"...": true', b'{"fd": "',
+         b'{"not": ', b'{"value": ', b', "comment": "']
+_LIT = np.frombuffer(b"".join(_LITS), np.uint8).copy()
+_LIT_AT = np.cumsum([0] + [len(x) for x in _LITS]).astype(np.int64)
+
+
 @njit(cache=True, nogil=True)
-def _put_lit(out, op, lit):
-    for k in range(lit.shape[0]):
-        out[op + k] = lit[k]
-    return op + lit.shape[0]
+def _put_lit(out, op, k):
+    """Write the fixed JSON piece number ``k`` of ``_LITS``."""
+    a = _LIT_AT[k]
+    b = _LIT_AT[k + 1]
+    for t in range(a, b):
+        out[op] = _LIT[t]
+        op += 1
+    return op
 
 
 @njit(cache=True, nogil=True)
@@ -137,7 +148,7 @@ def _utf8_len(t, j, n):
 
 
 @njit(cache=True, nogil=True)
-def _put_text(d, a, b, out, op, tmp):
+def _put_text_bytes(d, a, b, out, op, tmp):
     """``json.dumps(unescape(d[a:b]), ensure_ascii=False)`` (``decode.unescape``: C escapes
     resolved to bytes, decoded as UTF-8 with ``\\xNN`` for bytes that are not)."""
     n = 0
@@ -256,6 +267,116 @@ def _put_text(d, a, b, out, op, tmp):
     return op + 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _put_ascii(out, op, c):
+    """One ASCII character inside a JSON string (json.dumps escapes)."""
+    if c == 34 or c == 92:
+        out[op] = 92
+        out[op + 1] = c
+        return op + 2
+    if c >= 32:
+        out[op] = c
+        return op + 1
+    out[op] = 92
+    if c == 10:
+        out[op + 1] = 110
+        return op + 2
+    if c == 13:
+        out[op + 1] = 114
+        return op + 2
+    if c == 9:
+        out[op + 1] = 116
+        return op + 2
+    if c == 8:
+        out[op + 1] = 98
+        return op + 2
+    if c == 12:
+        out[op + 1] = 102
+        return op + 2
+    out[op + 1] = 117
+    out[op + 2] = 48
+    out[op + 3] = 48
+    out[op + 4] = _hexdigit(c >> 4)
+    out[op + 5] = _hexdigit(c & 15)
+    return op + 6
+
+
+@njit(cache=True, nogil=True)
+def _put_text(d, a, b, out, op, tmp):
+    """``json.dumps(unescape(d[a:b]), ensure_ascii=False)``: one pass while every resolved
+    byte is ASCII, else :func:`_put_text_bytes` (UTF-8 checks need the resolved bytes)."""
+    op0 = op
+    out[op] = 34
+    op += 1
+    i = a
+    while i < b:
+        c = d[i]
+        if c != 92:
+            if c == 34:
+                out[op] = 92
+                out[op + 1] = 34
+                op += 2
+            else:
+                out[op] = c
+                op += 1
+            i += 1
+            continue
+        if i + 1 >= b:  # a lone trailing backslash stays
+            out[op] = 92
+            out[op + 1] = 92
+            op += 2
+            i += 1
+            continue
+        e = d[i + 1]
+        if e == 120:
+            if i + 2 < b and _ishex(d[i + 2]):
+                v = _hexval(d[i + 2])
+                k = i + 3
+                if k < b and _ishex(d[k]):
+                    v = v * 16 + _hexval(d[k])
+                    k += 1
+                i = k
+            else:
+                v = 120
+                i += 2
+        elif 48 <= e <= 55:
+            v = e - 48
+            k = i + 2
+            if k < b and 48 <= d[k] <= 55:
+                v = v * 8 + d[k] - 48
+                k += 1
+                if k < b and 48 <= d[k] <= 55:
+                    v = v * 8 + d[k] - 48
+                    k += 1
+            v = v & 255
+            i = k
+        else:
+            if e == 110:
+                v = 10
+            elif e == 116:
+                v = 9
+            elif e == 114:
+                v = 13
+            elif e == 118:
+                v = 11
+            elif e == 102:
+                v = 12
+            elif e == 97:
+                v = 7
+            elif e == 98:
+                v = 8
+            elif e == 101:
+                v = 27
+            else:
+                v = e
+            i += 2
+        if v >= 128:
+            return _put_text_bytes(d, a, b, out, op0, tmp)
+        op = _put_ascii(out, op, v)
+    out[op] = 34
+    return op + 1
+
+
 @njit(cache=True, nogil=True)
 def _put_int(d, a, b, out, op):
     """``decode._int(d[a:b])`` for ``-?0x[0-9a-fA-F]+`` or ``-?\\d+``; -1 when too large."""
@@ -342,7 +463,7 @@ def _path_end(d, i, e):
 
 
 @njit(cache=True, nogil=True)
-def _item(d, i, e, out, op, tmp, lits):
+def _item(d, i, e, out, op, tmp):
     """One item of ``decode._ITEM_ALTS`` at ``d[i]`` followed by ``, `` or the end ``e``.
 
     Returns (next item start or ``e``, new output position); next = -1 for "not sure".
@@ -356,9 +477,9 @@ def _item(d, i, e, out, op, tmp, lits):
             nx = _sep(d, j + 3, e)
             if nx < 0:
                 return -1, op
-            op = _put_lit(out, op, lits[0])  # {"string":
+            op = _put_lit(out, op, 0)  # {"string":
             op = _put_text(d, i + 1, j - 1, out, op, tmp)
-            op = _put_lit(out, op, lits[1])  # , "truncated": true}
+            op = _put_lit(out, op, 1)  # , "truncated": true}
             return nx, op
         nx = _sep(d, j, e)
         if nx < 0:
@@ -378,11 +499,11 @@ def _item(d, i, e, out, op, tmp, lits):
             nx = _sep(d, pe + 1, e)
             if nx < 0:
                 return -1, op
-            op = _put_lit(out, op, lits[2])  # {"fd":
+            op = _put_lit(out, op, 2)  # {"fd":
             op = _put_int(d, i, j, out, op)
             if op < 0:
                 return -1, op
-            op = _put_lit(out, op, lits[3])  # , "path":
+            op = _put_lit(out, op, 3)  # , "path":
             op = _put_text(d, j + 1, pe, out, op, tmp)
             out[op] = 125
             return nx, op + 1
@@ -460,7 +581,7 @@ def _item(d, i, e, out, op, tmp, lits):
             nx = _sep(d, pe + 1, e)
             if nx < 0:
                 return -1, op
-            op = _put_lit(out, op, lits[4])  # {"fd": "AT_FDCWD", "path":
+            op = _put_lit(out, op, 4)  # {"fd": "AT_FDCWD", "path":
             op = _put_text(d, j + 1, pe, out, op, tmp)
             out[op] = 125
             return nx, op + 1
@@ -468,7 +589,7 @@ def _item(d, i, e, out, op, tmp, lits):
         if nx < 0:
             return -1, op
         if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
-            return nx, _put_lit(out, op, lits[5])  # null
+            return nx, _put_lit(out, op, 5)  # null
         out[op] = 34
         op += 1
         for t in range(i, j):
@@ -480,7 +601,7 @@ def _item(d, i, e, out, op, tmp, lits):
 
 
 @njit(cache=True, nogil=True)
-def _struct(d, i, e, out, op, tmp, lits, ks, kl):
+def _struct(d, i, e, out, op, tmp, ks, kl):
     """``{...}`` at ``d[i]`` (``decode._flat_struct``); returns (next item start, op) or -1."""
     # the extent: up to the first "}" outside strings; "{[]()" or an open string: not flat
     j = i + 1
@@ -558,12 +679,12 @@ def _struct(d, i, e, out, op, tmp, lits, ks, kl):
             if q < 0:
                 return -1, op
             if keyed:
-                op = _put_lit(out, op, lits[6])  # {"...": true}
+                op = _put_lit(out, op, 6)  # {"...": true}
             else:
                 ells += 1
                 if ells > 1:
                     return -1, op
-                op = _put_lit(out, op, lits[7])  # "...": true
+                op = _put_lit(out, op, 7)  # "...": true
             p = q
         else:
             if not keyed:
@@ -576,7 +697,7 @@ def _struct(d, i, e, out, op, tmp, lits, ks, kl):
                 op += 3
             if d[p] == 123:
                 return -1, op
-            q, op = _item(d, p, ce, out, op, tmp, lits)
+            q, op = _item(d, p, ce, out, op, tmp)
             if q < 0:
                 return -1, op
             p = q
@@ -585,8 +706,402 @@ def _struct(d, i, e, out, op, tmp, lits, ks, kl):
     return nx, op + 1
 
 
+# ---------------------------------------------------------------------------------------
+# The full parser's subset (``decode._Parser``): rows whose text needs it (brackets,
+# comments: the ``_NEEDS_FULL`` probe) or that the flat path rejects (``k=v`` elements).
+
+
 @njit(cache=True, nogil=True)
-def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, lits, ks, kl):
+def _probe(d, a, b):
+    """``decode._NEEDS_FULL.search(decode._STR_BLANK.sub('""', text))`` is not None."""
+    i = a
+    while i < b:
+        c = d[i]
+        if c == 34:
+            j = _str_end(d, i, b)
+            if j > 0:
+                i = j
+                continue
+        elif c == 60:
+            j = i + 1
+            while j < b and d[j] != 60 and d[j] != 62 and d[j] != 91 and d[j] != 93:
+                j += 1
+            if j < b and d[j] == 62:
+                i = j + 1
+                continue
+            j = i + 1
+            while j < b and ((65 <= d[j] <= 90) or (97 <= d[j] <= 122)):
+                j += 1
+            if j + 1 < b and d[j] == 58 and d[j + 1] == 91:
+                j += 2
+                while j < b and d[j] != 93:
+                    j += 1
+                if j + 1 < b and d[j + 1] == 62:
+                    i = j + 2
+                    continue
+        elif c == 91 or c == 93 or c == 40 or c == 41 or c == 47 or c == 126 or c == 64 or c == 42 or c == 38:
+            return True
+        elif c == 61 and i + 1 < b and d[i + 1] == 62:
+            return True
+        i += 1
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prim_start(c):
+    return c == 34 or c == 45 or c == 46 or _isdigit(c) or _isalpha_(c)
+
+
+@njit(cache=True, nogil=True)
+def _fprim(d, i, e, out, op, tmp):
+    """One primary token of ``decode._TOKEN`` (string, number, name, fd<path>, ``...``) as
+    ``_Parser._primary`` decodes it; returns (end of token, op), end -1 when unsure."""
+    c = d[i]
+    if c == 34:
+        j = _str_end(d, i, e)
+        if j < 0:
+            return -1, op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            op = _put_lit(out, op, 0)
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            return j + 3, _put_lit(out, op, 1)
+        return j, _put_text(d, i + 1, j - 1, out, op, tmp)
+    if c == 46:
+        if i + 2 < e and d[i + 1] == 46 and d[i + 2] == 46:
+            return i + 3, _put_lit(out, op, 6)
+        return -1, op
+    if c == 45 or _isdigit(c):
+        s = i + 1 if c == 45 else i
+        if s >= e or not _isdigit(d[s]):
+            return -1, op
+        if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+            j = s + 2
+            while j < e and _ishex(d[j]):
+                j += 1
+        else:
+            j = s
+            while j < e and _isdigit(d[j]):
+                j += 1
+            if j + 1 < e and d[j] == 46 and _isdigit(d[j + 1]):  # a float: not typed here
+                return -1, op
+        if j < e and d[j] == 60:
+            pe = _path_end(d, j, e)
+            if pe < 0:
+                return -1, op
+            op = _put_lit(out, op, 2)
+            op = _put_int(d, i, j, out, op)
+            if op < 0:
+                return -1, op
+            op = _put_lit(out, op, 3)
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return pe + 1, op + 1
+        op = _put_int(d, i, j, out, op)
+        if op < 0:
+            return -1, op
+        return j, op
+    if _isalpha_(c):
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
+        if j < e and (d[j] == 46 or d[j] == 40):  # dotted names, calls: not here
+            return -1, op
+        if j < e and d[j] == 60:
+            pe = _path_end(d, j, e)
+            if pe < 0:
+                return -1, op
+            op = _put_lit(out, op, 8)  # {"fd": "
+            for t in range(i, j):
+                out[op] = d[t]
+                op += 1
+            out[op] = 34
+            op = _put_lit(out, op + 1, 3)
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return pe + 1, op + 1
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return j, _put_lit(out, op, 5)
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return j, op + 1
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _fgroup(d, i, e, out, op, tmp, in_array):
+    """``_Parser.parse_value`` over primaries joined by ``|`` (a flag list) or, in arrays, by
+    single spaces (several elements); returns (end, op), end -1 when unsure."""
+    op0 = op
+    out[op] = 91  # "[" kept only for a flag list
+    j, op = _fprim(d, i, e, out, op + 1, tmp)
+    if j < 0:
+        return -1, op0
+    if j < e and d[j] == 124:
+        while j < e and d[j] == 124:
+            if j + 1 >= e or not _prim_start(d[j + 1]):
+                return -1, op0
+            out[op] = 44
+            out[op + 1] = 32
+            j, op = _fprim(d, j + 1, e, out, op + 2, tmp)
+            if j < 0:
+                return -1, op0
+        if j < e and d[j] == 32 and j + 1 < e and d[j + 1] != 47:
+            return -1, op0
+        out[op] = 93
+        return j, op + 1
+    for t in range(op0 + 1, op):  # not a flag list: drop the "["
+        out[t - 1] = out[t]
+    op -= 1
+    if in_array:
+        while j + 1 < e and d[j] == 32 and _prim_start(d[j + 1]):
+            out[op] = 44
+            out[op + 1] = 32
+            j, op = _fprim(d, j + 1, e, out, op + 2, tmp)
+            if j < 0 or (j < e and d[j] == 124):
+                return -1, op0
+    return j, op
+
+
+@njit(cache=True, nogil=True)
+def _raw_end(d, i, e, close):
+    """``_Parser._raw_from``: an element of ``[A-Za-z0-9_|=+*-]`` holding ``=``, ``+`` or ``*``
+    (so ``_primary`` gives up on it) up to ``, ``, ``close`` or the end; its end or -1."""
+    j = i
+    sure = False
+    while j < e:
+        c = d[j]
+        if c == 44 or c == close:
+            break
+        if c == 61 or c == 43 or c == 42:
+            sure = True
+        elif not (_isword(c) or c == 124 or c == 45):
+            return -1
+        j += 1
+    if not sure or j == i:
+        return -1
+    return j
+
+
+@njit(cache=True, nogil=True)
+def _put_raw(d, i, j, out, op):
+    out[op] = 34
+    op += 1
+    for t in range(i, j):
+        out[op] = d[t]
+        op += 1
+    out[op] = 34
+    return op + 1
+
+
+@njit(cache=True, nogil=True)
+def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
+    """``[...]`` (``_Parser.parse_list("]")``) of primaries, flag lists, space-separated
+    sets and (if allowed) structs; returns (end, op) or -1."""
+    out[op] = 91
+    op += 1
+    p = i + 1
+    if p < e and d[p] == 93:
+        out[op] = 93
+        return p + 1, op + 1
+    while p < e:
+        c = d[p]
+        if c == 123 and allow_struct:
+            p, op = _fstruct(d, p, e, out, op, tmp, ks, kl)
+        elif _prim_start(c):
+            p, op = _fgroup(d, p, e, out, op, tmp, True)
+        else:
+            return -1, op
+        if p < 0:
+            return -1, op
+        if p < e and d[p] == 93:
+            out[op] = 93
+            return p + 1, op + 1
+        if p + 2 < e and d[p] == 44 and d[p + 1] == 32 and d[p + 2] != 93:
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
+            p += 2
+        else:
+            return -1, op
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _fstruct(d, i, e, out, op, tmp, ks, kl):
+    """``{...}`` as ``_Parser._struct(parse_list_pairs("}"))``: keyed or positional values
+    (primaries, flag lists, ``...``, arrays, ``~[...]``, raw ``a*b`` text); (end, op) or -1."""
+    out[op] = 123
+    op += 1
+    p = i + 1
+    idx = 0
+    nkeys = 0
+    ells = 0
+    while p < e:
+        if d[p] == 125:
+            out[op] = 125
+            return p + 1, op + 1
+        if idx > 0:
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
+        keyed = False
+        if _isalpha_(d[p]):
+            k = p + 1
+            while k < e and _isword(d[k]):
+                k += 1
+            if k + 1 < e and d[k] == 61 and d[k + 1] != 61 and d[k + 1] != 62:
+                keyed = True
+                if d[p] == 95:
+                    allnum = k > p + 1
+                    for t in range(p + 1, k):
+                        if not _isdigit(d[t]):
+                            allnum = False
+                    if allnum:
+                        return -1, op
+                if nkeys >= ks.shape[0]:
+                    return -1, op
+                for t in range(nkeys):
+                    if kl[t] == k - p:
+                        same = True
+                        for u in range(k - p):
+                            if d[ks[t] + u] != d[p + u]:
+                                same = False
+                                break
+                        if same:
+                            return -1, op
+                ks[nkeys] = p
+                kl[nkeys] = k - p
+                nkeys += 1
+                op = _put_raw(d, p, k, out, op)
+                out[op] = 58
+                out[op + 1] = 32
+                op += 2
+                p = k + 1
+        c = d[p]
+        if c == 46 and p + 3 < e and d[p + 1] == 46 and d[p + 2] == 46 and (d[p + 3] == 44 or d[p + 3] == 125):
+            if keyed:
+                op = _put_lit(out, op, 6)
+            else:
+                ells += 1
+                if ells > 1:
+                    return -1, op
+                op = _put_lit(out, op, 7)
+            p += 3
+        else:
+            if not keyed:
+                out[op] = 34
+                out[op + 1] = 95
+                op = _put_uint(out, op + 2, idx)
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
+            if c == 91:
+                p, op = _farray(d, p, e, out, op, tmp, ks, kl, False)
+            elif c == 126 and p + 1 < e and d[p + 1] == 91:
+                op = _put_lit(out, op, 9)  # {"not":
+                p, op = _farray(d, p + 1, e, out, op, tmp, ks, kl, False)
+                out[op] = 125
+                op += 1
+            elif _prim_start(c):
+                op1 = op
+                q, op = _fgroup(d, p, e, out, op, tmp, False)
+                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44)):
+                    q = _raw_end(d, p, e, 125)
+                    if q < 0:
+                        return -1, op
+                    op = _put_raw(d, p, q, out, op1)
+                p = q
+            else:
+                return -1, op
+            if p < 0:
+                return -1, op
+        idx += 1
+        if p < e and d[p] == 125:
+            continue
+        if p + 1 < e and d[p] == 44 and d[p + 1] == 32:
+            p += 2
+        else:
+            return -1, op
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _full(d, a, b, out, op, tmp, ks, kl):
+    """A whole argument list as ``_Parser(text).parse_list(None)``; returns op or -1."""
+    out[op] = 91
+    op += 1
+    p = a
+    first = True
+    while p < b:
+        if not first:
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
+        first = False
+        v0 = op
+        c = d[p]
+        if c == 123:
+            p, op = _fstruct(d, p, b, out, op, tmp, ks, kl)
+        elif c == 91:
+            p, op = _farray(d, p, b, out, op, tmp, ks, kl, True)
+        elif c == 126 and p + 1 < b and d[p + 1] == 91:
+            op = _put_lit(out, op, 9)
+            p, op = _farray(d, p + 1, b, out, op, tmp, ks, kl, True)
+            out[op] = 125
+            op += 1
+        elif _prim_start(c):
+            q, op = _fgroup(d, p, b, out, op, tmp, False)
+            if q < 0 or not (q == b or d[q] == 44 or (d[q] == 32 and q + 1 < b and d[q + 1] == 47)):
+                q = _raw_end(d, p, b, 0)
+                if q < 0:
+                    return -1
+                op = _put_raw(d, p, q, out, v0)
+            p = q
+        else:
+            return -1
+        if p < 0:
+            return -1
+        if p + 3 < b and d[p] == 32 and d[p + 1] == 47 and d[p + 2] == 42:  # " /* comment */"
+            q = p + 3
+            while q + 1 < b and not (d[q] == 42 and d[q + 1] == 47):
+                q += 1
+            if q + 1 >= b:
+                return -1
+            cs = p + 3
+            ce = q
+            while cs < ce and d[cs] == 32:
+                cs += 1
+            while ce > cs and d[ce - 1] == 32:
+                ce -= 1
+            n = op - v0
+            for t in range(n - 1, -1, -1):  # make room for {"value":
+                out[v0 + 10 + t] = out[v0 + t]
+            _put_lit(out, v0, 10)
+            op = _put_lit(out, v0 + 10 + n, 11)  # , "comment": "
+            for t in range(cs, ce):
+                op = _put_ascii(out, op, d[t])
+            out[op] = 34
+            out[op + 1] = 125
+            op += 2
+            p = q + 2
+        if p == b:
+            break
+        if p + 2 < b and d[p] == 44 and d[p + 1] == 32:
+            p += 2
+        else:
+            return -1
+    out[op] = 93
+    return op + 1
+
+
+
+@njit(cache=True, nogil=True)
+def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, ks, kl):
     """Rows ``r0 <= r < r1`` of the column: JSON text into ``out`` from ``op`` (``oofs[r + 1]``
     = end of row r; null and fallback rows are empty, fallback rows get ``fb[r] = 1``).
 
@@ -614,7 +1129,8 @@ def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, lits, ks, kl):
         while b > a and d[b - 1] == 32:
             b -= 1
         start = op
-        if ok:
+        full = ok and _probe(d, a, b)
+        if ok and not full:
             out[op] = 91
             op += 1
             p = a
@@ -626,15 +1142,22 @@ def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, lits, ks, kl):
                     op += 2
                 first = False
                 if d[p] == 123:
-                    p, op = _struct(d, p, b, out, op, tmp, lits, ks, kl)
+                    p, op = _struct(d, p, b, out, op, tmp, ks, kl)
                 else:
-                    p, op = _item(d, p, b, out, op, tmp, lits)
+                    p, op = _item(d, p, b, out, op, tmp)
                 if p < 0 or op < 0:
                     ok = False
                     break
             if ok:
                 out[op] = 93
                 op += 1
+            else:  # the flat path failed: Python goes on to the full parser, and so do we
+                op = start
+                full = True
+                ok = True
+        if ok and full:
+            op = _full(d, a, b, out, start, tmp, ks, kl)
+            ok = op >= 0
         if not ok:
             fb[r] = 1
             op = start
@@ -642,18 +1165,3 @@ def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, lits, ks, kl):
         r += 1
     return r, op
 
-
-_LITS = [b'{"string": ', b', "truncated": true}', b'{"fd": ', b', "path": ',
-         b'{"fd": "AT_FDCWD", "path": ', b"null", b'{"...": true}', b'"...": true']
-
-
-def literals() -> list[np.ndarray]:
-    """The fixed JSON pieces the compiled code writes (a typed list for numba)."""
-    if AVAILABLE:
-        from numba.typed import List
-
-        lst = List()
-        for b in _LITS:
-            lst.append(np.frombuffer(b, np.uint8).copy())
-        return lst
-    return [np.frombuffer(b, np.uint8).copy() for b in _LITS]

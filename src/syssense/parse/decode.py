@@ -450,10 +450,9 @@ def _column_compiled(arr: pa.Array) -> tuple[pa.Array, int]:
     tmp = np.empty(int(lens.max()) + 16, np.uint8)
     ks = np.empty(64, np.int64)
     kl = np.empty(64, np.int64)
-    lits = dsc.literals()
     r, op = 0, 0
     while r < n:
-        r, op = dsc.decode_rows(offs, data, valid, r, n, out, oofs, op, fb, tmp, lits, ks, kl)
+        r, op = dsc.decode_rows(offs, data, valid, r, n, out, oofs, op, fb, tmp, ks, kl)
         if r < n:  # the next row may not fit: grow the output buffer
             bigger = np.empty(max(2 * out.shape[0], op + 8 * int(lens[r]) + 4096), np.uint8)
             bigger[:op] = out[:op]
