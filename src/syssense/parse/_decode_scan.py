@@ -739,9 +739,8 @@ def _probe(d, a, b):
                 if j + 1 < b and d[j + 1] == 62:
                     i = j + 2
                     continue
-        elif c == 91 or c == 93 or c == 40 or c == 41 or c == 47 or c == 126 or c == 64 or c == 42 or c == 38:
-            return True
-        elif c == 61 and i + 1 < b and d[i + 1] == 62:
+        elif (c == 91 or c == 93 or c == 40 or c == 41 or c == 47 or c == 126 or c == 64 or c == 42
+              or c == 38 or (c == 61 and i + 1 < b and d[i + 1] == 62)):
             return True
         i += 1
     return False
