@@ -730,22 +730,23 @@ class _Arena:
         cap = 64 << 20
         if isinstance(fh, io.BufferedReader | io.FileIO):
             with contextlib.suppress(OSError, ValueError):
-                cap = max(os.fstat(fh.fileno()).st_size - fh.tell() + len(first) + 1, BLOCK)
-        self.buf = np.empty(max(cap, len(first) + BLOCK + 1), np.uint8)
+                cap = max(os.fstat(fh.fileno()).st_size - fh.tell() + len(first) + 2, BLOCK)
+        self.buf = np.empty(max(cap, len(first) + 2), np.uint8)
         self.buf[: len(first)] = np.frombuffer(first, np.uint8)
         self.end = len(first)  # bytes in the buffer
         self.start = 0  # where the next block starts
         self.eof = False
 
     def _fill(self) -> None:
-        """Read up to one more block's worth of bytes (growing the buffer if needed)."""
-        if self.end + BLOCK + 1 > len(self.buf):
+        """Read up to one more block's worth of bytes (growing the buffer only when full)."""
+        if self.end + 2 > len(self.buf):  # room to read (and one byte for a last newline)
             new = np.empty(max(2 * len(self.buf), self.end + BLOCK + 1), np.uint8)
             new[: self.end] = self.buf[: self.end]
             self.buf = new  # blocks handed out keep views of the old buffer (same bytes)
+        room = min(BLOCK, len(self.buf) - 1 - self.end)
         got = 0
-        mv = memoryview(self.buf)[self.end : self.end + BLOCK]
-        while got < BLOCK:
+        mv = memoryview(self.buf)[self.end : self.end + room]
+        while got < room:
             k = self.fh.readinto(mv[got:])  # type: ignore[attr-defined]
             if not k:
                 self.eof = True
@@ -900,7 +901,7 @@ def parse_stream(
             raise _strict_error(name, ev)
         slow_events.append(ev)
     if fast_tables and fast_tables[0].get("compact"):
-        table = _assemble_scan(fast_tables, slow_events, parser, arena.buf if arena is not None else None)
+        table = _assemble_scan(fast_tables, slow_events, parser, arena)
     else:
         table = _assemble(fast_tables, slow_events, parser)
     row = parser.trace_row()
@@ -1028,24 +1029,28 @@ class _Rows:
     """The fast rows of all blocks as flat arrays (line order), with the blocks' bytes."""
 
     def __init__(self, blocks: list[dict[str, Any]], arena: np.ndarray | None) -> None:
-        def cat(k: str) -> np.ndarray:
-            return np.concatenate([b[k] for b in blocks])
+        def cat(k: str) -> np.ndarray:  # the blocks' copies are let go field by field
+            return np.concatenate([b.pop(k) for b in blocks])
 
         counts = np.array([len(b["kind"]) for b in blocks], np.int64)
         self.n = int(counts.sum())
         self.blk = np.repeat(np.arange(len(blocks), dtype=np.int32), counts)
-        for k in ("kind", "line", "pid", "pid_ok", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
-                  "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_b"):
+        for i, k in enumerate(("kind", "line", "pid", "pid_ok", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
+                               "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_b")):
             setattr(self, k, cat(k))
+            if i % 6 == 5:
+                _trim()  # the blocks' copies freed so far go back to the system
         self.sys, self.sys_names = self._codes(blocks, "sys")
         self.err, self.err_names = self._codes(blocks, "err")
         if arena is not None and all("at" in b for b in blocks):
             self.buf, self.base = arena, np.array([b["at"] for b in blocks], np.int64)
         else:  # a block was re-encoded (invalid UTF-8): one buffer of the blocks' bytes
-            self.buf = np.concatenate([b["buf"] for b in blocks])
             self.base = np.cumsum([0] + [len(b["buf"]) for b in blocks])[:-1].astype(np.int64)
-        self.fd_buf = np.concatenate([b["fd_data"] for b in blocks])
+            self.buf = np.concatenate([b.pop("buf") for b in blocks])
         self.fd_base = np.cumsum([0] + [len(b["fd_data"]) for b in blocks])[:-1].astype(np.int64)
+        self.fd_buf = np.concatenate([b.pop("fd_data") for b in blocks])
+        _release()
+        _trim()
 
     @staticmethod
     def _codes(blocks: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list[str]]:
@@ -1056,6 +1061,11 @@ class _Rows:
             lmap = np.array([names.setdefault(nm, len(names)) for nm in b[key + "_names"]] + [-1], np.int32)
             parts.append(lmap[b[key]])
         return np.concatenate(parts), [nm.decode() for nm in names]
+
+    def drop(self, *names: str) -> None:
+        """Let go of arrays no longer needed (keeps the assembly's peak memory down)."""
+        for k in names:
+            setattr(self, k, None)
 
     def strings(self, col: str, p: np.ndarray, s: np.ndarray | None = None, pos: np.ndarray | None = None,
                 n_out: int | None = None, other: Any = None) -> pa.ChunkedArray:
@@ -1133,7 +1143,7 @@ def _dictionary(fast_codes: np.ndarray, names: list[str], n: int, pos_f: np.ndar
 
 
 def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser,
-                   arena: np.ndarray | None = None) -> pa.Table:
+                   arena: _Arena | None = None) -> pa.Table:
     """The events table from the compiled scanner's blocks, every column built once.
 
     One compiled pass pairs each ``<unfinished ...>`` half with its ``<... resumed>`` half
@@ -1147,7 +1157,9 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     from . import _scan
     from .strace import events_to_table
 
-    R = _Rows(blocks, arena)
+    R = _Rows(blocks, arena.buf if arena is not None else None)
+    if arena is not None:
+        arena.buf = None  # type: ignore[assignment]  # R holds it until the string columns are made
     for b in blocks:  # R holds what is still needed
         b.clear()
     if R.n == 0:
@@ -1220,39 +1232,26 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
 
     q = np.where(s >= 0, s, p)
     cols: dict[str, Any] = {}
-    cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
-    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
-    del line_f
-    pid_ok = R.pid_ok[p]
-    pid_v = R.pid[p]
-    if parser.default_pid is not None:
-        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
-        pid_ok = None
-    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
-    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
-    del pid_v, pid_ok
-    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
-    cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
 
     def other_str(name: str) -> Any:
         return None if oth is None else _other_strings(oth.column(name), pos_o)
 
+    # string columns copied from the log's bytes first, so the log buffer can go early
     cols["args"] = R.strings("args", p, s, pos_f, n, other_str("args"))
-    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
-    cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
-    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
-    kinds = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
-    cols["kind"] = kinds
+    cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
+    cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
     # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
     fd_p = R.fd_a[p] >= 0
     fd_s = (s >= 0) & (R.fd_a[np.maximum(s, 0)] >= 0)
     fq = np.where(fd_p, p, np.where(fd_s, s, -1))
     both = np.flatnonzero(fd_p & fd_s)
     del fd_p, fd_s
+    texts = R.strings("args", p[both], s[both]).to_pylist() if len(both) else []
+    R.drop("buf", "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b")
+    _release()
     fo = other_str("fd_paths")
     if len(both):
         fq[both] = -1
-        texts = R.strings("args", p[both], s[both]).to_pylist()
         fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
         fpos = both if pos_f is None else pos_f[both]
         if fo is None:
@@ -1260,11 +1259,32 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
         else:
             oc = pa.concat_arrays([pc.cast(oth.column("fd_paths").combine_chunks(), pa.string()), fixed])
             fo = (*_spans_of(oc), np.concatenate([pos_o, fpos]))
+    del texts
     cols["fd_paths"] = R.strings("fd", fq, None, pos_f, n, fo)
     del fq, fo
-    cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
-    cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
+    R.drop("fd_buf", "fd_a", "fd_b")
+    cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
+    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
+    del line_f
+    R.drop("line")
+    pid_ok = R.pid_ok[p]
+    pid_v = R.pid[p]
+    R.drop("pid", "pid_ok")
+    if parser.default_pid is not None:
+        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
+        pid_ok = None
+    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
+    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
+    del pid_v, pid_ok
+    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
+    R.drop("ts", "ts_ok")
+    cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
+    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
+    R.drop("ret", "ret_ok")
+    cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
+    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
     del R
+    cols["kind"] = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
     empty_f = np.zeros(nf, np.int32)
     for name in ("unfinished", "stack", "raw", "nr", "ip", "comm"):
         typ = schema.field(name).type
@@ -1363,6 +1383,28 @@ def _take_plan(bounds: np.ndarray, order: np.ndarray, rows: int) -> list[Any]:
 def _release() -> None:
     """Hand freed Arrow memory back to the system (mimalloc keeps it otherwise)."""
     pa.default_memory_pool().release_unused()
+
+
+def _trim() -> None:
+    """Hand freed C-heap memory back to the system (glibc ``malloc_trim``; no-op elsewhere).
+
+    The blocks' scratch arrays (freed) sit between the arrays a block keeps, so the heap
+    holds ~1.5x what is live when the blocks are done; trimming before the assembly keeps
+    the peak down.
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC(0)
+
+
+_LIBC: Any = None
 
 
 def _cast_fast(t: pa.Table) -> pa.Table:
