@@ -33,7 +33,7 @@ def _check(values: list[str | None] | pa.Array) -> dict[str, int]:
     got = decode_args_column(arr, stats=stats).to_pylist()
     texts = arr.to_pylist()
     assert len(got) == len(texts)
-    for text, g in zip(texts, got):
+    for text, g in zip(texts, got, strict=True):
         want = None if text is None else decode_args_json(text)
         assert g == want, f"{text!r}: compiled {g!r} != python {want!r}"
     return stats
@@ -171,4 +171,37 @@ TOKENS = ["NULL", "AT_FDCWD", "O_RDONLY", "A", "_1", "x", "0", "-1", "42", "0x1f
 @given(st.lists(st.one_of(st.lists(st.sampled_from(TOKENS), max_size=14).map("".join), st.text(max_size=30)),
                 min_size=1, max_size=40))
 def test_random_token_strings_equal_python(texts: list[str]) -> None:
+    _check(texts)
+
+
+LEAVES = st.sampled_from(["NULL", "AT_FDCWD", "O_RDONLY", "SIG_DFL", "_2", "0", "-1", "4096", "0x7ffc", "-0x1", "0644",
+                          "089", '"/etc/passwd"', '"a\\tb\\351"', '"x"...', '""', "3</etc/passwd>", "-100</tmp>",
+                          "AT_FDCWD</x y>", "4<pipe:[9]>", "5<TCP:[1.2.3.4:5->6.7.8.9:10]>", "FOO</a>", "...",
+                          "8192*1024", "1.5"])
+SEPS = st.sampled_from([", ", ", ", ", ", ",", " ", "|", " , "])
+
+
+def _join(parts: list[str], sep: str) -> str:
+    return sep.join(parts)
+
+
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=2, max_size=4).map("|".join),
+        st.tuples(st.lists(inner, max_size=4), SEPS).map(lambda t: "[" + _join(*t) + "]"),
+        st.tuples(st.lists(inner, max_size=3), SEPS).map(lambda t: "~[" + _join(*t) + "]"),
+        st.lists(st.tuples(st.sampled_from(["", "a=", "st_mode=", "_0=", "a=", "k2="]), inner), max_size=4).map(
+            lambda kv: "{" + ", ".join(k + v for k, v in kv) + "}"),
+        st.tuples(inner, st.sampled_from([" /* 3 vars */", " /*x*/", " /* a \"b\" */"])).map("".join),
+        st.tuples(st.sampled_from(["flags=", "child_stack="]), inner).map("".join),
+    ),
+    max_leaves=12,
+)
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(VALUES, max_size=6), SEPS).map(lambda t: _join(*t)), min_size=1, max_size=40))
+def test_random_structured_lists_equal_python(texts: list[str]) -> None:
     _check(texts)
