@@ -25,8 +25,13 @@ def _scan_small_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast, "SCAN_MIN_BYTES", 0)
 
 
-def _both(data: bytes) -> tuple[list[dict], list[dict]]:
+def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict], list[dict]]:
+    """(compiled path, line grammar) tables of ``data``; fails unless the compiled assembly ran."""
+    used = []
+    real = _fast._assemble_scan
+    monkeypatch.setattr(_fast, "_assemble_scan", lambda *a: used.append(1) or real(*a))
     fast, _ = parse_stream(io.BytesIO(data), "x.log", fast=True)
+    assert used == [1], "the compiled assembly did not run"
     slow, _ = parse_stream(io.BytesIO(data), "x.log", fast=False)
     return fast.to_pylist(), slow.to_pylist()
 
@@ -103,27 +108,23 @@ def test_string_chunks_split_at_the_limit() -> None:
 
 
 HALVES = (
-    b"100 1.000001 read(3</a>,  <unfinished ...>\n"
-    b"101 1.000002 wait4(-1 <unfinished ...>\n"
-    b"100 1.000003 <... read resumed>\"x\", 1) = 1 <0.000002>\n"
-    b"102 1.000004 getpid() = 102 <0.000001>\n"
-    b"101 1.000005 <... wait4 resumed>, NULL, 0, NULL) = 102 <0.000004>\n"
-    b"102 1.000006 write(1</dev/null>, \"<b>\", 3 <unfinished ...>\n"
-    b"103 1.000007 <... close resumed>) = 0 <0.000001>\n"
-    b"102 1.000008 <... write resumed>) = 3 <0.000001>\n"
-    b"104 1.000009 nanosleep({tv_sec=1, tv_nsec=0},  <unfinished ...>\n"
-    b"101 1.000010 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=102} ---\n"
-    b"100 1.000011 dup2(4<pipe:[1]>, 1</x> <unfinished ...>\n"
-    b"100 1.000012 <... dup2 resumed>) = 1</x> <0.000002>\n"
+    b"100 1700000000.000001 read(3</a>,  <unfinished ...>\n"
+    b"101 1700000000.000002 wait4(-1 <unfinished ...>\n"
+    b"100 1700000000.000003 <... read resumed>\"x\", 1) = 1 <0.000002>\n"
+    b"102 1700000000.000004 getpid() = 102 <0.000001>\n"
+    b"101 1700000000.000005 <... wait4 resumed>, NULL, 0, NULL) = 102 <0.000004>\n"
+    b"102 1700000000.000006 write(1</dev/null>, \"<b>\", 3 <unfinished ...>\n"
+    b"103 1700000000.000007 <... close resumed>) = 0 <0.000001>\n"
+    b"102 1700000000.000008 <... write resumed>) = 3 <0.000001>\n"
+    b"104 1700000000.000009 nanosleep({tv_sec=1, tv_nsec=0},  <unfinished ...>\n"
+    b"101 1700000000.000010 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=102} ---\n"
+    b"100 1700000000.000011 dup2(4<pipe:[1]>, 1</x> <unfinished ...>\n"
+    b"100 1700000000.000012 <... dup2 resumed>) = 1</x> <0.000002>\n"
 )
 
 
 def test_halves_interleaved_never_resumed_and_resumed_without_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    used = []
-    real = _fast._assemble_scan
-    monkeypatch.setattr(_fast, "_assemble_scan", lambda *a: used.append(1) or real(*a))
-    fast, slow = _both(HALVES)
-    assert used == [1]  # the compiled assembly made the fast table
+    fast, slow = _both(HALVES, monkeypatch)
     assert fast == slow
     calls = {(e["pid"], e["syscall"]): e for e in fast if e["kind"] == "syscall"}
     assert calls[(100, "read")]["args"] == '3</a>, "x", 1' and calls[(100, "read")]["ret"] == 1
@@ -136,29 +137,29 @@ def test_halves_interleaved_never_resumed_and_resumed_without_start(monkeypatch:
     assert [e["line"] for e in fast] == sorted(e["line"] for e in fast)
 
 
-def test_execve_superseded_resumes_in_another_pid() -> None:
-    fast, slow = _both((DATA / "20_thread_execve_superseded.log").read_bytes())
+def test_execve_superseded_resumes_in_another_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _both((DATA / "20_thread_execve_superseded.log").read_bytes(), monkeypatch)
     assert fast == slow
     ex = [e for e in fast if e["syscall"] == "execve"]
     assert len(ex) == 1 and ex[0]["ret"] == 0 and "resumed in pid" in (ex[0]["note"] or "")
 
 
-def test_rows_already_in_order_and_a_last_line_without_newline() -> None:
-    log = b"".join(b"7 1.%06d getpid() = 7 <0.000001>\n" % i for i in range(200)) + b"7 2.0 getppid() = 1"
-    fast, slow = _both(log)
+def test_rows_already_in_order_and_a_last_line_without_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = b"".join(b"7 1700000000.%06d getpid() = 7 <0.000001>\n" % i for i in range(200)) + b"7 1700000001.0 getppid() = 1"
+    fast, slow = _both(log, monkeypatch)
     assert fast == slow and len(fast) == 201 and fast[-1]["syscall"] == "getppid"
 
 
 def test_halves_split_across_many_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast, "BLOCK", 64)  # every line or two is its own block
-    fast, slow = _both(HALVES * 3)
+    fast, slow = _both(HALVES * 3, monkeypatch)
     assert fast == slow
 
 
 def test_a_block_with_invalid_utf8_keeps_every_column(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast, "BLOCK", 128)
-    log = HALVES + b'100 1.5 write(1</x>, "\xff\xfe bad", 5) = 5 <0.000001>\n' + HALVES
-    fast, slow = _both(log)
+    log = HALVES + b'100 1700000000.5 write(1</x>, "\xff\xfe bad", 5) = 5 <0.000001>\n' + HALVES
+    fast, slow = _both(log, monkeypatch)
     assert fast == slow
     assert any("\ufffd" in (e["args"] or "") for e in fast)
 
@@ -189,5 +190,5 @@ def test_live_multi_process_log_in_small_blocks(tmp_path: Path, monkeypatch: pyt
     data = out.read_bytes()
     assert b"resumed>" in data  # two busy processes: halves to join
     monkeypatch.setattr(_fast, "BLOCK", 4096)
-    fast, slow = _both(data)
+    fast, slow = _both(data, monkeypatch)
     assert fast == slow
