@@ -144,6 +144,37 @@ def test_fd_paths_settled_by_the_scanner_match_the_line_grammar() -> None:
 
 
 @needs_numba
+def test_fd_paths_with_angle_brackets_inside_literals_match_the_line_grammar() -> None:
+    """One decoding outside literals, '<' inside them (write(1</x>, "<p>", 3)): settled by
+    the scanner, equal to the line grammar; random token soups agree wherever settled."""
+    from syssense.parse._stream import fd_paths_json
+
+    def run(texts: list[str]) -> tuple[list, set]:
+        raw = "".join(texts).encode()
+        b = np.cumsum([len(t.encode()) for t in texts])
+        a = np.concatenate([[0], b[:-1]])
+        arr, hard = _scan.fd_paths(np.frombuffer(raw, np.uint8), a, b)
+        return arr.to_pylist(), set(hard.tolist())
+
+    texts = ['1</dev/null>, "<project>\\n  <a>", 528', '"<", 3</x>', 'AT_FDCWD</tmp>, "a<b", 0',
+             '3</a"<">, 1', '3</a>b"<">, 1']
+    got, hard = run(texts)
+    assert 0 not in hard and got[0] == fd_paths_json(texts[0]) == '{"1": "/dev/null"}'
+    assert 1 not in hard and got[1] == fd_paths_json(texts[1])
+    assert 3 in hard  # the path would run into a literal
+    assert 4 not in hard and got[4] == fd_paths_json(texts[4]) == '{"3": "/a"}'
+    rng = np.random.default_rng(7)
+    tokens = ['3</a>', '1</dev/null>', 'AT_FDCWD</tmp>', '"<x>"', '"a\\"<"', ', ', '4<pipe:[1]>', '"',
+              '<', '>', 'x', ' ', '[', ']', '5</p>q>', '{fd=1</y>, events=1}', '"..."', '(', ')']
+    soup = ["".join(rng.choice(tokens, rng.integers(1, 8))) for _ in range(3000)]
+    got, hard = run(soup)
+    settled = [i for i in range(len(soup)) if i not in hard]
+    assert len(settled) > 500
+    for i in settled:
+        assert got[i] == fd_paths_json(soup[i]), soup[i]
+
+
+@needs_numba
 def test_scanner_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = _fast._process_block_scan

@@ -450,11 +450,6 @@ def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, nullable: bool = True)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data))
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _gt_next(c):
-    return c == 44 or c == 41 or c == 32 or c == 93 or c == 125
-
-
 @njit(cache=True, nogil=True)
 def _fd_one(buf, a, b):
     """For one argument text: (code, fd start, '<', '>'); code 0 none, 1 one decoding, 2 hard."""
@@ -483,8 +478,9 @@ def _fd_one(buf, a, b):
         t += 1
     if outside == 0:  # none, or all inside literals: no decoding (as the line grammar finds)
         return 0, 0, 0, 0
-    if n_lt > 1:
+    if outside > 1:
         return 2, 0, 0, 0
+    quoted = n_lt > outside  # other '<' only inside literals (e.g. write(1</x>, "<a>", 3))
     fd_a = lt
     steps = 0
     while steps < 10 and fd_a - 1 >= a and 48 <= buf[fd_a - 1] <= 57:
@@ -502,11 +498,26 @@ def _fd_one(buf, a, b):
     before = buf[fd_a - 1] if fd_a > a else 32
     if fd_a >= lt or not (before == 32 or before == 40 or before == 91 or before == 123):
         return 2, 0, 0, 0
+    # the path ends at the first '>' outside [...] groups (the line grammar's PATH_PAT)
     gt = -1
-    for t in range(lt + 1, b):
-        if buf[t] == 62 and (t + 1 == b or _gt_next(buf[t + 1])):
+    t = lt + 1
+    while t < b:
+        c = buf[t]
+        if c == 62:
             gt = t
             break
+        if quoted and c == 34:  # the path would run into a literal: the line grammar decides
+            return 2, 0, 0, 0
+        if c == 91:
+            u = t + 1
+            while u < b and buf[u] != 93:
+                if quoted and buf[u] == 34:
+                    return 2, 0, 0, 0
+                u += 1
+            if u >= b:  # an unclosed '[': the line grammar decides
+                return 2, 0, 0, 0
+            t = u
+        t += 1
     if gt < 0:
         return 2, 0, 0, 0
     return 1, fd_a, lt, gt
