@@ -63,24 +63,155 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def write_events_jsonl(events: pa.Table, path: Path) -> None:
-    """Events as JSON Lines with typed arguments (``args``) and the raw text (``args_text``)."""
-    from .._atomic import atomic_path
-    from ..parse.decode import decode_args_json
+def _json_strings(arr: pa.Array, ensure_ascii: bool = False) -> pa.Array:
+    """``json.dumps(v, ensure_ascii=...)`` of every string of ``arr`` (null stays null), by column."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    # rows needing more than the two escapes (control or, for ASCII output, non-ASCII chars)
+    odd = pc.match_substring_regex(arr, r"[\x00-\x1f]" if not ensure_ascii else r"[^\x20-\x7e]")
+    out = pc.binary_join_element_wise(
+        '"', pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"'), '"', "")
+    if pc.any(odd).as_py():
+        odd = odd.fill_null(False)
+        vals = arr.filter(odd).to_pylist()
+        out = pc.replace_with_mask(out, odd, pa.array([json.dumps(v, ensure_ascii=ensure_ascii) for v in vals],
+                                                      pa.string()))
+    return out
 
-    names = [n for n in events.column_names]
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for batch in events.to_batches(max_chunksize=65536):
-            cols = {n: batch.column(n).to_pylist() for n in names}
-            for i in range(batch.num_rows):
-                row = {n: cols[n][i] for n in names if cols[n][i] is not None}
-                args = row.pop("args", None)
-                head = json.dumps(row, ensure_ascii=False)
-                if args is not None:
-                    typed = decode_args_json(args) if row.get("kind") == "syscall" else json.dumps(args)
-                    head = head[:-1] + (", " if len(head) > 2 else "") + '"args": ' + typed + ', "args_text": ' + json.dumps(args, ensure_ascii=False) + "}"
-                fh.write(head)
-                fh.write("\n")
+
+def _json_values(arr: pa.Array) -> pa.Array:
+    """``json.dumps(v, ensure_ascii=False)`` of every value of one events column (null stays null)."""
+    t = arr.type
+    if pa.types.is_integer(t):
+        return pc.cast(arr, pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(arr, "true", "false")
+    if pa.types.is_floating(t):
+        import numpy as np
+
+        vals = arr.to_pylist()
+        if np.isfinite(pc.fill_null(arr, 0.0).to_numpy(zero_copy_only=False)).all():
+            return pa.array([None if v is None else repr(v) for v in vals], pa.string())
+        return pa.array([None if v is None else json.dumps(v) for v in vals], pa.string())
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or (
+            pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)):
+        return _json_strings(arr)
+    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in arr.to_pylist()], pa.string())
+
+
+def _typed_args(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
+    """(``args`` as typed JSON text, the raw ``args``): syscall rows decoded
+    (:func:`~syssense.parse.decode.decode_args_column`), other rows (signals) as a JSON string."""
+    from ..parse.decode import decode_args_column
+
+    args = batch.column("args")
+    typed = decode_args_column(args)
+    if "kind" in batch.schema.names:
+        kind = batch.column("kind")
+        if pa.types.is_dictionary(kind.type):
+            kind = kind.dictionary_decode()
+        other = pc.and_(pc.invert(pc.fill_null(pc.equal(kind, "syscall"), False)), args.is_valid())
+    else:
+        other = args.is_valid()
+    if pc.any(other).as_py():
+        typed = pc.replace_with_mask(typed, other, _json_strings(args.filter(other), ensure_ascii=True))
+    return typed, args
+
+
+def _jsonl_arrow(batch: pa.RecordBatch) -> pa.Array:
+    """The JSON Lines of one batch built with Arrow kernels (used without numba)."""
+    frags = []
+    for name in batch.schema.names:
+        if name == "args":
+            continue
+        frags.append(pc.binary_join_element_wise(json.dumps(name) + ": ", _json_values(batch.column(name)), ""))
+    if "args" in batch.schema.names:
+        typed, args = _typed_args(batch)
+        frags.append(pc.binary_join_element_wise('"args": ', typed, ', "args_text": ', _json_strings(args), ""))
+    body = pc.binary_join_element_wise(*frags, ", ", null_handling="skip") if frags else pa.array(
+        [""] * batch.num_rows, pa.string())
+    return pc.binary_join_element_wise("{", body, "}\n", "")
+
+
+def _jsonl_compiled(batch: pa.RecordBatch) -> memoryview:
+    """The JSON Lines of one batch in one compiled pass over the columns' texts."""
+    import numpy as np
+    from numba.typed import List
+
+    from ..parse import _decode_scan as dsc
+
+    cols: list[tuple[str, pa.Array, int]] = []
+    for name in batch.schema.names:
+        if name == "args":
+            continue
+        arr, key = batch.column(name), json.dumps(name) + ": "
+        t = arr.type
+        if pa.types.is_integer(t):
+            cols.append((key, pc.cast(arr, pa.string()), dsc.KIND_JSON))
+        elif pa.types.is_boolean(t):
+            cols.append((key, pc.if_else(arr, "true", "false"), dsc.KIND_JSON))
+        elif pa.types.is_floating(t):
+            cols.append((key, pc.cast(pc.cast(arr, pa.float64()), pa.string()), dsc.KIND_FLOAT))
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            cols.append((key, arr, dsc.KIND_STR))
+        elif pa.types.is_dictionary(t) and pa.types.is_string(t.value_type):
+            cols.append((key, arr.dictionary_decode(), dsc.KIND_STR))
+        else:
+            cols.append((key, _json_values(arr), dsc.KIND_JSON))
+    if "args" in batch.schema.names:
+        typed, args = _typed_args(batch)
+        cols.append(('"args": ', typed, dsc.KIND_JSON))
+        cols.append(('"args_text": ', args, dsc.KIND_STR))
+    n, ncol = batch.num_rows, len(cols)
+    offs = np.empty((ncol, n + 1), np.int64)
+    valid = np.empty((ncol, n), np.uint8)
+    datas = List()
+    total = 0
+    for c, (_, arr, _) in enumerate(cols):
+        bufs = arr.buffers()
+        width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        offs[c] = np.frombuffer(bufs[1], width, n + 1, arr.offset * np.dtype(width).itemsize)
+        valid[c] = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else 1
+        datas.append(np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else np.zeros(1, np.uint8))
+        total += int(offs[c, -1] - offs[c, 0])
+    keys_b = [k.encode() for k, _, _ in cols]
+    keys = np.frombuffer(b"".join(keys_b) or b" ", np.uint8)
+    key_at = np.cumsum([0] + [len(k) for k in keys_b]).astype(np.int64)
+    kinds = np.array([k for _, _, k in cols], np.int64)
+    out = np.empty(int(1.3 * total) + (int(key_at[-1]) + 2 * ncol + 4) * n + 4096, np.uint8)
+    oofs = np.zeros(n + 1, np.int64)
+    r, op = 0, 0
+    while r < n:
+        r, op = dsc.jsonl_rows(r, n, offs, datas, valid, kinds, keys, key_at, out, oofs, op)
+        if r < n:  # the next row may not fit: grow the buffer and go on
+            bigger = np.empty(2 * out.shape[0] + 16 * int((offs[:, r + 1] - offs[:, r]).sum()) + 4096, np.uint8)
+            bigger[:op] = out[:op]
+            out = bigger
+    return memoryview(out[:op])
+
+
+def write_events_jsonl(events: pa.Table, path: Path) -> None:
+    """Events as JSON Lines with typed arguments (``args``) and the raw text (``args_text``):
+    each line is ``json.dumps`` of the row's non-null columns, built column-wise (compiled
+    when numba is there and the table is large, else with Arrow kernels)."""
+    import numpy as np
+
+    from .._atomic import atomic_path
+    from ..parse.decode import _use_compiled
+
+    compiled = _use_compiled(events.num_rows)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for batch in events.to_batches(max_chunksize=1 << 18):
+            if not batch.num_rows:
+                continue
+            if compiled:
+                fh.write(_jsonl_compiled(batch))
+                continue
+            lines = _jsonl_arrow(batch)
+            o = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+            fh.write(memoryview(lines.buffers()[2])[o[0]:o[-1]])
 
 
 @click.command("parse")

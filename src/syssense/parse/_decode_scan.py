@@ -1164,3 +1164,178 @@ def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, ks, kl):
         r += 1
     return r, op
 
+
+
+# ---------------------------------------------------------------------------------------
+# JSON Lines assembly (``syssense parse --format jsonl``): one line per row from column texts.
+
+KIND_JSON, KIND_STR, KIND_FLOAT = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def _put_float(d, a, b, out, op, dg):
+    """Arrow's shortest text of a double (``1.2e-5``, ``0.000012``, ``1e+16``, ``-0``) as
+    Python's ``repr`` writes it (exponent when the decimal point is < -4 or > 16 places)."""
+    neg = d[a] == 45
+    i = a + 1 if neg else a
+    if i < b and (d[i] == 105 or d[i] == 110):  # inf / nan: json.dumps' spelling
+        if d[i] == 110:
+            for c in (78, 97, 78):
+                out[op] = c
+                op += 1
+            return op
+        if neg:
+            out[op] = 45
+            op += 1
+        for c in (73, 110, 102, 105, 110, 105, 116, 121):
+            out[op] = c
+            op += 1
+        return op
+    nd = 0
+    intlen = -1
+    while i < b and (_isdigit(d[i]) or d[i] == 46):
+        if d[i] == 46:
+            intlen = nd
+        elif nd < 40:
+            dg[nd] = d[i]
+            nd += 1
+        i += 1
+    if intlen < 0:
+        intlen = nd
+    ex = 0
+    if i < b and (d[i] == 101 or d[i] == 69):
+        i += 1
+        eneg = False
+        if i < b and (d[i] == 45 or d[i] == 43):
+            eneg = d[i] == 45
+            i += 1
+        while i < b:
+            ex = ex * 10 + d[i] - 48
+            i += 1
+        if eneg:
+            ex = -ex
+    lo = 0
+    while lo < nd and dg[lo] == 48:
+        lo += 1
+    hi = nd
+    while hi > lo and dg[hi - 1] == 48:
+        hi -= 1
+    if neg:
+        out[op] = 45
+        op += 1
+    if lo == hi:
+        out[op] = 48
+        out[op + 1] = 46
+        out[op + 2] = 48
+        return op + 3
+    decpt = intlen - lo + ex  # value = 0.D * 10**decpt
+    n = hi - lo
+    if decpt <= -4 or decpt > 16:
+        out[op] = dg[lo]
+        op += 1
+        if n > 1:
+            out[op] = 46
+            op += 1
+            for t in range(lo + 1, hi):
+                out[op] = dg[t]
+                op += 1
+        out[op] = 101
+        e = decpt - 1
+        if e < 0:
+            out[op + 1] = 45
+            e = -e
+        else:
+            out[op + 1] = 43
+        op += 2
+        if e < 10:
+            out[op] = 48
+            op += 1
+        return _put_uint(out, op, e)
+    if decpt <= 0:
+        out[op] = 48
+        out[op + 1] = 46
+        op += 2
+        for _ in range(-decpt):
+            out[op] = 48
+            op += 1
+        for t in range(lo, hi):
+            out[op] = dg[t]
+            op += 1
+        return op
+    if decpt >= n:
+        for t in range(lo, hi):
+            out[op] = dg[t]
+            op += 1
+        for _ in range(decpt - n):
+            out[op] = 48
+            op += 1
+        out[op] = 46
+        out[op + 1] = 48
+        return op + 2
+    for t in range(lo, lo + decpt):
+        out[op] = dg[t]
+        op += 1
+    out[op] = 46
+    op += 1
+    for t in range(lo + decpt, hi):
+        out[op] = dg[t]
+        op += 1
+    return op
+
+
+@njit(cache=True, nogil=True)
+def jsonl_rows(r0, n, offs, datas, valid, kinds, keys, key_at, out, oofs, op):
+    """Rows ``r0 <= r < n`` as JSON lines ``{"k": v, ...}\\n`` into ``out`` from ``op``: for
+    each column c with ``valid[c, r]`` its key text then its value (``KIND_JSON``: copied;
+    ``KIND_STR``: a JSON string of UTF-8 text, as ``json.dumps(ensure_ascii=False)``;
+    ``KIND_FLOAT``: Arrow's float text as Python's ``repr``). Stops when the next row may
+    not fit; returns (next row, op)."""
+    cap = out.shape[0]
+    ncol = kinds.shape[0]
+    dg = np.empty(40, np.uint8)
+    r = r0
+    while r < n:
+        need = 4
+        for c in range(ncol):
+            if valid[c, r]:
+                ln = offs[c, r + 1] - offs[c, r]
+                need += key_at[c + 1] - key_at[c] + 2 + (6 * ln + 2 if kinds[c] == KIND_STR else ln + 8)
+        if op + need > cap:
+            break
+        out[op] = 123
+        op += 1
+        first = True
+        for c in range(ncol):
+            if not valid[c, r]:
+                continue
+            if not first:
+                out[op] = 44
+                out[op + 1] = 32
+                op += 2
+            first = False
+            for t in range(key_at[c], key_at[c + 1]):
+                out[op] = keys[t]
+                op += 1
+            d = datas[c]
+            a = offs[c, r]
+            b = offs[c, r + 1]
+            k = kinds[c]
+            if k == KIND_JSON:
+                for t in range(a, b):
+                    out[op] = d[t]
+                    op += 1
+            elif k == KIND_STR:
+                out[op] = 34
+                op += 1
+                for t in range(a, b):
+                    op = _put_ascii(out, op, d[t])  # bytes >= 0x80 are copied as they are
+                out[op] = 34
+                op += 1
+            else:
+                op = _put_float(d, a, b, out, op, dg)
+        out[op] = 125
+        out[op + 1] = 10
+        op += 2
+        oofs[r + 1] = op
+        r += 1
+    return r, op
