@@ -73,11 +73,13 @@ def reference(path: Path) -> tuple[float, int]:
 
 
 WARM_SCAN = (
-    "from syssense.parse import _scan\n"
+    "from syssense.parse import _scan, _fast\n"
     "if _scan.AVAILABLE:\n"
-    "    _b = numpy.frombuffer(b'1 1.5 getpid() = 1\\n', numpy.uint8)\n"
-    "    _scan.scan_block(_b, 1, 1); _scan.gather(_b, numpy.array([0]), numpy.array([1]))\n"
-    "    _scan.fd_paths(_b, numpy.array([0]), numpy.array([1]))\n"
+    "    import io as _io\n"
+    "    _m, _fast.SCAN_MIN_BYTES = _fast.SCAN_MIN_BYTES, 0\n"
+    "    _fast.parse_stream(_io.BytesIO(b'1 1700000000.5 getpid() = 1\\n1 1700000000.6 read(3</a>,  <unfinished ...>\\n'\n"
+    "                                  b'1 1700000000.7 <... read resumed>\"\", 1) = 0\\n'), 'warm.log')\n"
+    "    _fast.SCAN_MIN_BYTES = _m\n"
 )
 
 
