@@ -192,3 +192,24 @@ def test_live_multi_process_log_in_small_blocks(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(_fast, "BLOCK", 4096)
     fast, slow = _both(data, monkeypatch)
     assert fast == slow
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_streams_through_the_arena(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """Compressed input has no usable file size (zstd's reader has no fileno at all)."""
+    from syssense.parse.strace import open_log
+
+    data = HALVES * 20
+    path = tmp_path / ("x.log" + suffix)
+    if suffix == ".gz":
+        import gzip
+
+        path.write_bytes(gzip.compress(data))
+    else:
+        zstandard = pytest.importorskip("zstandard")
+        path.write_bytes(zstandard.ZstdCompressor().compress(data))
+    monkeypatch.setattr(_fast, "BLOCK", 512)
+    with open_log(path) as fh:
+        fast, _ = parse_stream(fh, path.name, fast=True)
+    slow, _ = parse_stream(io.BytesIO(data), "x.log", fast=False)
+    assert fast.to_pylist() == slow.to_pylist()

@@ -728,8 +728,8 @@ class _Arena:
     def __init__(self, fh: IO[bytes], first: bytes) -> None:
         self.fh = fh
         cap = 64 << 20
-        if isinstance(fh, io.BufferedReader | io.FileIO):
-            with contextlib.suppress(OSError, ValueError):
+        if isinstance(getattr(fh, "raw", fh), io.FileIO):  # a plain file (or stdin): its size
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 cap = max(os.fstat(fh.fileno()).st_size - fh.tell() + len(first) + 2, BLOCK)
         self.buf = np.empty(max(cap, len(first) + 2), np.uint8)
         self.buf[: len(first)] = np.frombuffer(first, np.uint8)
