@@ -213,3 +213,12 @@ def test_compressed_streams_through_the_arena(tmp_path: Path, monkeypatch: pytes
         fast, _ = parse_stream(fh, path.name, fast=True)
     slow, _ = parse_stream(io.BytesIO(data), "x.log", fast=False)
     assert fast.to_pylist() == slow.to_pylist()
+
+
+def test_many_lines_left_to_the_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks where the grammar takes many lines keep only the scanner's rows (compacted)."""
+    sig = b"101 1700000000.000010 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=102} ---\n"
+    log = b"".join(line + b"\n" + sig for line in HALVES.split(b"\n")[:-1])
+    fast, slow = _both(log, monkeypatch)
+    assert fast == slow
+    assert sum(e["kind"] == "signal" for e in fast) == 13

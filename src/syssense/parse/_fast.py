@@ -451,19 +451,20 @@ def _num(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col
     return pa.array(vals, pa.float64(), mask=None if present.all() else ~present)
 
 
-def _nums(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col: int
+def _nums(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: Any, col: int, fast: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray]:
     """(values, present) of the float column in number spans ``sp[rows, col:col+2]``.
 
     The scanner's doubles where it could make them exactly, else Arrow's cast of the text.
+    ``fast`` marks the rows the scanner accepted (the others are never output).
     """
     from . import _scan
 
     a = sp[rows, col]
-    present = a >= 0
+    present = (a >= 0) & fast
     vals = num[rows, col // 12]
     if np.isnan(vals[present]).any():  # e.g. nanosecond unix times: more than 15 digits
-        arr = pc.cast(_scan.gather(buf, a, sp[rows, col + 1]), pa.float64())
+        arr = pc.cast(_scan.gather(buf, np.where(present, a, -1), sp[rows, col + 1]), pa.float64())
         present = np.asarray(arr.is_valid())
         vals = np.asarray(arr.fill_null(0.0))
     return vals, present
@@ -499,25 +500,31 @@ def _process_block_scan(data: bytes | np.ndarray, modes: tuple[int, int]) -> dic
     else:
         out["slow"] = (sidx + 1, [])
     has_pid = modes[0] != _scan.PID_NONE
-    rows = np.flatnonzero(kind != _scan.KIND_SLOW)
-    m = len(rows)
+    rows: Any
+    if len(sidx) * 10 <= n:  # few lines left to the grammar: keep every line (those as kind 0), no copies
+        rows, m = slice(None), n
+        out["line"] = np.arange(1, n + 1, dtype=np.int64)
+    else:
+        rows = np.flatnonzero(kind != _scan.KIND_SLOW)
+        m = len(rows)
+        out["line"] = rows + 1
     out["kind"] = kind[rows]
-    out["line"] = rows + 1
+    fast = out["kind"] != _scan.KIND_SLOW
     out["pid"] = pid[rows]
     out["pid_ok"] = pid_ok[rows] if has_pid else np.zeros(m, bool)
     if modes[1] != _scan.TS_NONE:
-        out["ts"], out["ts_ok"] = _nums(buf, sp, num, rows, 0)
+        out["ts"], out["ts_ok"] = _nums(buf, sp, num, rows, 0, fast)
     else:
         out["ts"], out["ts_ok"] = np.zeros(m), np.zeros(m, bool)
-    out["dur"], out["dur_ok"] = _nums(buf, sp, num, rows, 12)
+    out["dur"], out["dur_ok"] = _nums(buf, sp, num, rows, 12, fast)
     out["ret"] = ret[rows]
     out["ret_ok"] = ret_ok[rows]
     spr = sp[rows]
     del sp
-    out["sys"], out["sys_names"] = _scan.intern(buf, spr[:, 2], spr[:, 3])
-    out["err"], out["err_names"] = _scan.intern(buf, spr[:, 8], spr[:, 9])
+    out["sys"], out["sys_names"] = _scan.intern(buf, np.where(fast, spr[:, 2], -1), spr[:, 3])
+    out["err"], out["err_names"] = _scan.intern(buf, np.where(fast, spr[:, 8], -1), spr[:, 9])
     for key, col in (("args", 4), ("rpath", 6), ("note", 10)):
-        out[key + "_a"] = spr[:, col].astype(np.int32)
+        out[key + "_a"] = np.where(fast, spr[:, col], -1).astype(np.int32)
         out[key + "_b"] = spr[:, col + 1].astype(np.int32)
     fdp, hard = _scan.fd_paths(buf, spr[:, 4], spr[:, 5])
     if len(hard):  # several decodings (or an odd shape): the line grammar's way
