@@ -135,10 +135,11 @@ def _jsonl_arrow(batch: pa.RecordBatch) -> pa.Array:
     return pc.binary_join_element_wise("{", body, "}\n", "")
 
 
-def _jsonl_compiled(batch: pa.RecordBatch) -> memoryview:
-    """The JSON Lines of one batch in one compiled pass over the columns' texts."""
+def _jsonl_compiled(batch: pa.RecordBatch, out: Any = None) -> tuple[memoryview, Any]:
+    """The JSON Lines of one batch in one compiled pass over the columns' texts, written
+    into ``out`` (a uint8 array, grown when needed and returned for the next batch: a fresh
+    buffer per batch cost more in page faults than the pass itself)."""
     import numpy as np
-    from numba.typed import List
 
     from ..parse import _decode_scan as dsc
 
@@ -167,20 +168,25 @@ def _jsonl_compiled(batch: pa.RecordBatch) -> memoryview:
     n, ncol = batch.num_rows, len(cols)
     offs = np.empty((ncol, n + 1), np.int64)
     valid = np.empty((ncol, n), np.uint8)
-    datas = List()
+    parts = []
     total = 0
-    for c, (_, arr, _) in enumerate(cols):
+    for c, (_, arr, _) in enumerate(cols):  # all texts in one buffer (numba reads it fastest)
         bufs = arr.buffers()
         width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-        offs[c] = np.frombuffer(bufs[1], width, n + 1, arr.offset * np.dtype(width).itemsize)
+        o = np.frombuffer(bufs[1], width, n + 1, arr.offset * np.dtype(width).itemsize)
         valid[c] = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else 1
-        datas.append(np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else np.zeros(1, np.uint8))
-        total += int(offs[c, -1] - offs[c, 0])
+        if bufs[2] is not None and o[-1] > o[0]:
+            parts.append(np.frombuffer(bufs[2], np.uint8, int(o[-1] - o[0]), int(o[0])))
+        offs[c] = o - o[0] + total
+        total += int(o[-1] - o[0])
+    datas = np.concatenate(parts) if parts else np.zeros(1, np.uint8)
     keys_b = [k.encode() for k, _, _ in cols]
     keys = np.frombuffer(b"".join(keys_b) or b" ", np.uint8)
     key_at = np.cumsum([0] + [len(k) for k in keys_b]).astype(np.int64)
     kinds = np.array([k for _, _, k in cols], np.int64)
-    out = np.empty(int(1.3 * total) + (int(key_at[-1]) + 2 * ncol + 4) * n + 4096, np.uint8)
+    want = int(1.3 * total) + (int(key_at[-1]) + 2 * ncol + 4) * n + 4096
+    if out is None or out.shape[0] < want:
+        out = np.empty(want, np.uint8)
     oofs = np.zeros(n + 1, np.int64)
     r, op = 0, 0
     while r < n:
@@ -189,7 +195,7 @@ def _jsonl_compiled(batch: pa.RecordBatch) -> memoryview:
             bigger = np.empty(2 * out.shape[0] + 16 * int((offs[:, r + 1] - offs[:, r]).sum()) + 4096, np.uint8)
             bigger[:op] = out[:op]
             out = bigger
-    return memoryview(out[:op])
+    return memoryview(out[:op]), out
 
 
 def write_events_jsonl(events: pa.Table, path: Path) -> None:
@@ -202,12 +208,15 @@ def write_events_jsonl(events: pa.Table, path: Path) -> None:
     from ..parse.decode import _use_compiled
 
     compiled = _use_compiled(events.num_rows)
+    buf = None
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         for batch in events.to_batches(max_chunksize=1 << 18):
             if not batch.num_rows:
                 continue
             if compiled:
-                fh.write(_jsonl_compiled(batch))
+                view, buf = _jsonl_compiled(batch, buf)
+                fh.write(view)
+                del view
                 continue
             lines = _jsonl_arrow(batch)
             o = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)

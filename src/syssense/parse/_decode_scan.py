@@ -1316,19 +1316,27 @@ def jsonl_rows(r0, n, offs, datas, valid, kinds, keys, key_at, out, oofs, op):
             for t in range(key_at[c], key_at[c + 1]):
                 out[op] = keys[t]
                 op += 1
-            d = datas[c]
+            d = datas
             a = offs[c, r]
             b = offs[c, r + 1]
             k = kinds[c]
             if k == KIND_JSON:
-                for t in range(a, b):
-                    out[op] = d[t]
-                    op += 1
+                out[op:op + b - a] = d[a:b]
+                op += b - a
             elif k == KIND_STR:
                 out[op] = 34
                 op += 1
-                for t in range(a, b):
-                    op = _put_ascii(out, op, d[t])  # bytes >= 0x80 are copied as they are
+                t = a
+                while t < b:  # runs that need no escape are copied whole (bytes >= 0x80 too)
+                    u = t
+                    while u < b and d[u] >= 32 and d[u] != 34 and d[u] != 92:
+                        u += 1
+                    out[op:op + u - t] = d[t:u]
+                    op += u - t
+                    if u < b:
+                        op = _put_ascii(out, op, d[u])
+                        u += 1
+                    t = u
                 out[op] = 34
                 op += 1
             else:
