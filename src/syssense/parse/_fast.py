@@ -1035,19 +1035,24 @@ _ROWCOLS_R = ["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno"
 class _Rows:
     """The fast rows of all blocks as flat arrays (line order), with the blocks' bytes."""
 
-    def __init__(self, blocks: list[dict[str, Any]], arena: np.ndarray | None) -> None:
+    def __init__(self, blocks: list[dict[str, Any]], arena: np.ndarray | None, pool: ThreadPoolExecutor) -> None:
+        from . import _scan
+
         def cat(k: str) -> np.ndarray:  # the blocks' copies are let go field by field
             return np.concatenate([b.pop(k) for b in blocks])
 
         counts = np.array([len(b["kind"]) for b in blocks], np.int64)
         self.n = int(counts.sum())
         self.blk = np.repeat(np.arange(len(blocks), dtype=np.int32), counts)
-        for i, k in enumerate(("kind", "line", "pid", "pid_ok", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
+        self.kind, self.pid, self.pid_ok = cat("kind"), cat("pid"), cat("pid_ok")
+        self.sys, self.sys_names = self._codes(blocks, "sys")
+        # the halves are paired (compiled, no GIL) while the other fields are joined
+        self.partner = pool.submit(_scan.pair_halves, self.kind, np.where(self.pid_ok, self.pid, -1), self.sys)
+        for i, k in enumerate(("line", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
                                "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_b")):
             setattr(self, k, cat(k))
             if i % 6 == 5:
                 _trim()  # the blocks' copies freed so far go back to the system
-        self.sys, self.sys_names = self._codes(blocks, "sys")
         self.err, self.err_names = self._codes(blocks, "err")
         if arena is not None and all("at" in b for b in blocks):
             self.buf, self.base = arena, np.array([b["at"] for b in blocks], np.int64)
@@ -1160,21 +1165,26 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     NumPy indexing, string columns by one compiled copy from the blocks' bytes (the joined
     ``args`` written as the unfinished half's text followed by the resumed half's).
     """
+    with ThreadPoolExecutor(1) as pool:
+        return _assemble_rows(blocks, slow, parser, arena, pool)
+
+
+def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser,
+                   arena: _Arena | None, pool: ThreadPoolExecutor) -> pa.Table:
+    """:func:`_assemble_scan`'s work; ``pool`` (one thread) runs compiled kernels alongside."""
     from ..dataset import EVENT_SCHEMA
     from . import _scan
     from .strace import events_to_table
 
-    R = _Rows(blocks, arena.buf if arena is not None else None)
+    R = _Rows(blocks, arena.buf if arena is not None else None, pool)
     if arena is not None:
         arena.buf = None  # type: ignore[assignment]  # R holds it until the string columns are made
     for b in blocks:  # R holds what is still needed
         b.clear()
+    partner = R.partner.result()
     if R.n == 0:
         return _assemble([], slow, parser)
     schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
-    key = np.where(R.pid_ok, R.pid, -1)
-    partner = _scan.pair_halves(R.kind, key, R.sys)
-    del key
     is_u = R.kind == _scan.KIND_UNF
     is_r = R.kind == _scan.KIND_RES
     halves = None
@@ -1243,8 +1253,9 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     def other_str(name: str) -> Any:
         return None if oth is None else _other_strings(oth.column(name), pos_o)
 
-    # string columns copied from the log's bytes first, so the log buffer can go early
-    cols["args"] = R.strings("args", p, s, pos_f, n, other_str("args"))
+    # string columns copied from the log's bytes first, so the log buffer can go early;
+    # the biggest (args) on the other thread meanwhile
+    args = pool.submit(R.strings, "args", p, s, pos_f, n, other_str("args"))
     cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
     cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
     # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
@@ -1254,6 +1265,8 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     both = np.flatnonzero(fd_p & fd_s)
     del fd_p, fd_s
     texts = R.strings("args", p[both], s[both]).to_pylist() if len(both) else []
+    cols["args"] = args.result()
+    del args
     R.drop("buf", "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b")
     _release()
     fo = other_str("fd_paths")
