@@ -24,6 +24,7 @@ _API = {
     "parse_strace": "parse.strace",
     "iter_strace_events": "parse.strace",
     "decode_args": "parse.decode",
+    "decode_args_column": "parse.decode",
     "load": "parse.registry",
     "read_format": "parse.registry",
     "sniff_format": "parse.registry",
