@@ -76,25 +76,14 @@ def _ishex(c):
 _POW10 = np.array([10.0**k for k in range(23)])  # exact doubles
 
 
-@njit(cache=True, nogil=True)
-def _decimal(buf, a, b, pow10):
-    """``buf[a:b]`` (``\\d+\\.\\d+``) as the correctly rounded double, or NaN when the
-    digits do not fit 2**53 exactly (then Arrow's cast of the text is used)."""
-    v = 0
-    nd = 0
-    k = -1
-    for t in range(a, b):
-        c = buf[t]
-        if c == 46:
-            k = 0
-            continue
-        v = v * 10 + (c - 48)
-        nd += 1
-        if k >= 0:
-            k += 1
-    if nd > 18 or v > 9007199254740992 or k < 0 or k > 22:
+@njit(cache=True, nogil=True, inline="always")
+def _fixed(v, nd, k, pow10):
+    """``v / 10**k`` (the value of ``nd`` digits, ``k`` of them after the point) as the
+    correctly rounded double (both exact, so IEEE division rounds the true quotient once),
+    or NaN when the digits do not fit 2**53 exactly (then Arrow's cast of the text is used)."""
+    if nd > 18 or v > 9007199254740992 or k > 22:
         return np.nan
-    return v / pow10[k]  # both exact: IEEE division rounds the true quotient once
+    return v / pow10[k]
 
 
 @njit(cache=True, nogil=True)
@@ -115,17 +104,17 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10):  # noqa: C901 - one pass
     ret_ok = np.zeros(n, np.bool_)
     num = np.full((n, 2), np.nan)  # ts, duration as doubles (NaN: absent or use the text)
     ulen = len(unf)
-    s = 0
+    nls = np.empty(n, np.int64)  # newline positions first: a tight loop, then line by line
     li = 0
-    for e in range(nbuf):
-        if buf[e] != 10:
-            continue
-        start[li] = s
-        end[li] = e
-        line = li
-        li += 1
-        ls = s
-        s = e + 1
+    for k in range(nbuf):
+        if buf[k] == 10:
+            nls[li] = k
+            li += 1
+    for line in range(n):
+        e = nls[line]
+        ls = nls[line - 1] + 1 if line > 0 else 0
+        start[line] = ls
+        end[line] = e
         i = ls
         # ---- pid prefix
         if pid_mode == 1:
@@ -163,18 +152,23 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10):  # noqa: C901 - one pass
         # ---- timestamp
         if ts_mode == 1:
             j = i
+            v = 0
             while j < e and _isdigit(buf[j]):
+                v = v * 10 + (buf[j] - 48)
                 j += 1
             if j == i or j >= e or buf[j] != 46:
                 continue
+            ni = j - i
             j += 1
             d = j
             while j < e and _isdigit(buf[j]):
+                v = v * 10 + (buf[j] - 48)
                 j += 1
             if j == d or j >= e or buf[j] != 32:
                 continue
             sp[line, 0] = i
             sp[line, 1] = j
+            num[line, 0] = _fixed(v, ni + j - d, j - d, pow10)
             while j < e and buf[j] == 32:
                 j += 1
             i = j
@@ -378,30 +372,29 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10):  # noqa: C901 - one pass
         if j + 1 < e and buf[j] == 32 and buf[j + 1] == 60:
             t = j + 2
             d = t
+            v = 0
             while t < e and _isdigit(buf[t]):
+                v = v * 10 + (buf[t] - 48)
                 t += 1
             if t == d or t >= e or buf[t] != 46:
                 continue
+            ni = t - d
             t += 1
             d2 = t
             while t < e and _isdigit(buf[t]):
+                v = v * 10 + (buf[t] - 48)
                 t += 1
             if t == d2 or t >= e or buf[t] != 62:
                 continue
             sp[line, 12] = d
             sp[line, 13] = t
+            num[line, 1] = _fixed(v, ni + t - d2, t - d2, pow10)
             j = t + 1
         if j != e:
             continue
         sp[line, 4] = argstart if argstart <= cp else cp
         sp[line, 5] = cp
         kind[line] = 3 if is_res else 1
-    for line in range(n):
-        if kind[line] != 0:
-            if sp[line, 0] >= 0:
-                num[line, 0] = _decimal(buf, sp[line, 0], sp[line, 1], pow10)
-            if sp[line, 12] >= 0:
-                num[line, 1] = _decimal(buf, sp[line, 12], sp[line, 13], pow10)
     return kind, start, end, pid, pid_ok, sp, ret, ret_ok, num
 
 
