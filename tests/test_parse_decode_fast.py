@@ -98,6 +98,16 @@ def test_output_buffer_grows() -> None:
     assert _check(big)["fallback"] == 0
 
 
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+def test_split_over_threads_same_result(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    monkeypatch.setattr(decode, "THREADS", threads)
+    monkeypatch.setattr(decode, "SPLIT_MIN_ROWS", 2)
+    _check(EDGE + [None] * 3 + EDGE[::-1])
+    _check(['""..., 3<>, {...}'] * 3000 + ["x" * 50_000] + ["1"] * 10)  # both halves grow their buffers
+    _check(["1"])
+
+
 @pytest.mark.parametrize("log", sorted(DATA.glob("*.log")), ids=lambda p: p.name)
 @needs_numba
 def test_fixture_args_equal_python(log: Path) -> None:

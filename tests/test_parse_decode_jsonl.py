@@ -41,12 +41,13 @@ def reference_jsonl(events: pa.Table) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-@pytest.fixture(params=["compiled", "arrow"])
+@pytest.fixture(params=["compiled", "compiled-2-threads", "arrow"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "compiled":
+    if request.param.startswith("compiled"):
         if not _decode_scan.AVAILABLE:
             pytest.skip("numba is not importable")
         monkeypatch.setattr(decode, "COLUMN_MIN_ROWS", 0)
+        monkeypatch.setattr(decode, "SPLIT_MIN_ROWS", 2 if "threads" in request.param else 1 << 40)
     else:
         monkeypatch.setattr(_decode_scan, "AVAILABLE", False)
     return request.param

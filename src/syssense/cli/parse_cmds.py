@@ -135,13 +135,15 @@ def _jsonl_arrow(batch: pa.RecordBatch) -> pa.Array:
     return pc.binary_join_element_wise("{", body, "}\n", "")
 
 
-def _jsonl_compiled(batch: pa.RecordBatch, out: Any = None) -> tuple[memoryview, Any]:
-    """The JSON Lines of one batch in one compiled pass over the columns' texts, written
-    into ``out`` (a uint8 array, grown when needed and returned for the next batch: a fresh
-    buffer per batch cost more in page faults than the pass itself)."""
+def _jsonl_compiled(batch: pa.RecordBatch, out: Any = None) -> tuple[list[memoryview], Any]:
+    """The JSON Lines of one batch in one compiled pass over the columns' texts (two halves
+    in two threads for large batches): the text parts in order, and the output buffers to
+    pass as ``out`` for the next batch (a fresh buffer per batch cost more in page faults
+    than the pass itself)."""
     import numpy as np
 
     from ..parse import _decode_scan as dsc
+    from ..parse import decode as dec
 
     cols: list[tuple[str, pa.Array, int]] = []
     for name in batch.schema.names:
@@ -184,18 +186,31 @@ def _jsonl_compiled(batch: pa.RecordBatch, out: Any = None) -> tuple[memoryview,
     keys = np.frombuffer(b"".join(keys_b) or b" ", np.uint8)
     key_at = np.cumsum([0] + [len(k) for k in keys_b]).astype(np.int64)
     kinds = np.array([k for _, _, k in cols], np.int64)
-    want = int(1.3 * total) + (int(key_at[-1]) + 2 * ncol + 4) * n + 4096
-    if out is None or out.shape[0] < want:
-        out = np.empty(want, np.uint8)
+    cut = [0, n]
+    if dec.THREADS > 1 and n >= dec.SPLIT_MIN_ROWS:  # two halves, one per thread (nogil)
+        cut = [0, n // 2, n]
+    bufs_in = list(out) if out is not None else []
+    bufs_in += [None] * (len(cut) - 1 - len(bufs_in))
+
+    def part(r0: int, r1: int) -> tuple[Any, int]:
+        i = cut.index(r0)
+        lo, hi = int(offs[:, r0].sum()), int(offs[:, r1].sum())
+        want = int(1.3 * (hi - lo)) + (int(key_at[-1]) + 2 * ncol + 4) * (r1 - r0) + 4096
+        buf = bufs_in[i]
+        if buf is None or buf.shape[0] < want:
+            buf = np.empty(want, np.uint8)
+        r, op = r0, 0
+        while r < r1:
+            r, op = dsc.jsonl_rows(r, r1, offs, datas, valid, kinds, keys, key_at, buf, oofs, op)
+            if r < r1:  # the next row may not fit: grow the buffer and go on
+                bigger = np.empty(2 * buf.shape[0] + 16 * int((offs[:, r + 1] - offs[:, r]).sum()) + 4096, np.uint8)
+                bigger[:op] = buf[:op]
+                buf = bigger
+        return buf, op
+
     oofs = np.zeros(n + 1, np.int64)
-    r, op = 0, 0
-    while r < n:
-        r, op = dsc.jsonl_rows(r, n, offs, datas, valid, kinds, keys, key_at, out, oofs, op)
-        if r < n:  # the next row may not fit: grow the buffer and go on
-            bigger = np.empty(2 * out.shape[0] + 16 * int((offs[:, r + 1] - offs[:, r]).sum()) + 4096, np.uint8)
-            bigger[:op] = out[:op]
-            out = bigger
-    return memoryview(out[:op]), out
+    parts = dec.run_split(part, cut)
+    return [memoryview(b[:op]) for b, op in parts], [b for b, _ in parts]
 
 
 def write_events_jsonl(events: pa.Table, path: Path) -> None:
@@ -214,9 +229,10 @@ def write_events_jsonl(events: pa.Table, path: Path) -> None:
             if not batch.num_rows:
                 continue
             if compiled:
-                view, buf = _jsonl_compiled(batch, buf)
-                fh.write(view)
-                del view
+                views, buf = _jsonl_compiled(batch, buf)
+                for v in views:
+                    fh.write(v)
+                del views
                 continue
             lines = _jsonl_arrow(batch)
             o = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)

@@ -428,6 +428,54 @@ def _use_compiled(n: int) -> bool:
     return _decode_scan.AVAILABLE
 
 
+#: compiled column work is split over two threads (``nogil``) for columns of at least
+#: SPLIT_MIN_ROWS rows; THREADS = 1 keeps it in the calling thread
+THREADS = 2
+SPLIT_MIN_ROWS = 32_768
+
+
+def run_split(fn: Any, cut: list[int]) -> list[Any]:
+    """``fn(cut[i], cut[i + 1])`` for each part, the first in this thread and the others in
+    their own threads (the compiled kernels release the GIL); results in order."""
+    import threading
+
+    res: list[Any] = [None] * (len(cut) - 1)
+    errs: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            res[i] = fn(cut[i], cut[i + 1])
+        except BaseException as e:  # pragma: no cover - re-raised below
+            errs.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(cut) - 1)]
+    for t in threads:
+        t.start()
+    work(0)
+    for t in threads:
+        t.join()
+    if errs:
+        raise errs[0]
+    return res
+
+
+def _decode_part(dsc: Any, offs: np.ndarray, data: np.ndarray, valid: np.ndarray, r0: int, r1: int,
+                 oofs: np.ndarray, fb: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rows r0..r1 into their own output buffer (``oofs`` relative to it)."""
+    out = np.empty(int(2 * (offs[r1] - offs[r0]) + 24 * (r1 - r0) + 4096), np.uint8)
+    tmp = np.empty(int(lens[r0:r1].max()) + 16, np.uint8)
+    ks = np.empty(64, np.int64)
+    kl = np.empty(64, np.int64)
+    r, op = r0, 0
+    while r < r1:
+        r, op = dsc.decode_rows(offs, data, valid, r, r1, out, oofs, op, fb, tmp, ks, kl)
+        if r < r1:  # the next row may not fit: grow the output buffer
+            bigger = np.empty(max(2 * out.shape[0], op + 8 * int(lens[r]) + 4096), np.uint8)
+            bigger[:op] = out[:op]
+            out = bigger
+    return out, op
+
+
 def _column_compiled(arr: pa.Array) -> tuple[pa.Array, int]:
     """The compiled transpiler over one string array; fallback rows by the Python decoder."""
     from . import _decode_scan as dsc
@@ -442,21 +490,22 @@ def _column_compiled(arr: pa.Array) -> tuple[pa.Array, int]:
     else:
         valid = np.ones(n, np.bool_)
     lens = np.diff(offs)
-    cap = int(2 * (offs[-1] - offs[0]) + 24 * n + 4096)
-    out = np.empty(cap, np.uint8)
     oofs = np.empty(n + 1, np.int64)
     oofs[0] = 0
     fb = np.zeros(n, np.uint8)
-    tmp = np.empty(int(lens.max()) + 16, np.uint8)
-    ks = np.empty(64, np.int64)
-    kl = np.empty(64, np.int64)
-    r, op = 0, 0
-    while r < n:
-        r, op = dsc.decode_rows(offs, data, valid, r, n, out, oofs, op, fb, tmp, ks, kl)
-        if r < n:  # the next row may not fit: grow the output buffer
-            bigger = np.empty(max(2 * out.shape[0], op + 8 * int(lens[r]) + 4096), np.uint8)
-            bigger[:op] = out[:op]
-            out = bigger
+    cut = [0, n]
+    if THREADS > 1 and n >= SPLIT_MIN_ROWS:  # two halves of about equal bytes, one per thread
+        mid = int(np.searchsorted(offs, (int(offs[0]) + int(offs[-1])) // 2))
+        if 0 < mid < n:
+            cut = [0, mid, n]
+    parts = run_split(lambda r0, r1: _decode_part(dsc, offs, data, valid, r0, r1, oofs, fb, lens), cut)
+    if len(parts) == 1:
+        out, op = parts[0]
+    else:  # the second half's offsets continue after the first half's text
+        (out_a, op_a), (out_b, op_b) = parts
+        oofs[cut[1] + 1:] += op_a
+        out = np.concatenate([out_a[:op_a], out_b[:op_b]])
+        op = op_a + op_b
     if op < 2**31:
         typ, oo = pa.string(), oofs.astype(np.int32)
     else:  # pragma: no cover - needs > 2 GB of JSON
