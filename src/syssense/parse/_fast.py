@@ -436,21 +436,6 @@ def _scan_modes(head_rx: str) -> tuple[int, int] | None:
     return pid_mode, ts_mode
 
 
-def _num(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: np.ndarray, col: int) -> pa.Array:
-    """A float column from the number spans ``sp[rows, col:col+2]`` (null where absent).
-
-    The scanner's doubles where it could make them exactly, else Arrow's cast of the text.
-    """
-    from . import _scan
-
-    a = sp[rows, col]
-    vals = num[rows, col // 12]
-    present = a >= 0
-    if np.isnan(vals[present]).any():  # e.g. nanosecond unix times: more than 15 digits
-        return pc.cast(_scan.gather(buf, a, sp[rows, col + 1]), pa.float64())
-    return pa.array(vals, pa.float64(), mask=None if present.all() else ~present)
-
-
 def _nums(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: Any, col: int, fast: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray]:
     """(values, present) of the float column in number spans ``sp[rows, col:col+2]``.
@@ -462,7 +447,7 @@ def _nums(buf: np.ndarray, sp: np.ndarray, num: np.ndarray, rows: Any, col: int,
 
     a = sp[rows, col]
     present = (a >= 0) & fast
-    vals = num[rows, col // 12]
+    vals = num[rows, col // 12].copy()  # always a copy: ``num`` is the thread's scratch
     if np.isnan(vals[present]).any():  # e.g. nanosecond unix times: more than 15 digits
         arr = pc.cast(_scan.gather(buf, np.where(present, a, -1), sp[rows, col + 1]), pa.float64())
         present = np.asarray(arr.is_valid())
@@ -487,7 +472,8 @@ def _process_block_scan(data: bytes | np.ndarray, modes: tuple[int, int]) -> dic
         fixed = _clean(buf.tobytes())
         if len(fixed) != len(buf) or fixed != buf.tobytes():
             buf, data, cleaned = np.frombuffer(fixed, np.uint8), fixed, True
-    kind, starts, ends, pid, pid_ok, sp, ret, ret_ok, num = _scan.scan_block(buf, *modes)
+    # starts, ends, sp and num are this thread's scratch buffers: used here, never kept
+    kind, starts, ends, pid, pid_ok, sp, ret, ret_ok, num = _scan.scan_block_reusing(buf, *modes)
     n = len(kind)
     out: dict[str, Any] = {"n": n, "compact": True, "buf": buf, "cleaned": cleaned}
     sidx = np.flatnonzero(kind == _scan.KIND_SLOW)

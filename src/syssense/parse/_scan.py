@@ -14,6 +14,8 @@ NumPy/RE2 path.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
@@ -87,22 +89,31 @@ def _fixed(v, nd, k, pow10):
 
 
 @njit(cache=True, nogil=True)
-def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10):  # noqa: C901 - one pass, one function
-    nbuf = len(buf)
+def _count_lines(buf):
     n = 0
-    for k in range(nbuf):
+    for k in range(len(buf)):
         if buf[k] == 10:
             n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10, n, start, end, sp, num):  # noqa: C901 - one pass
+    """Scan ``n`` lines; ``start``, ``end``, ``sp``, ``num`` are caller's buffers of at least
+    ``n`` rows (reused across blocks: no fresh pages for each block)."""
+    nbuf = len(buf)
     kind = np.zeros(n, np.int8)
-    start = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
     pid = np.zeros(n, np.int64)
     pid_ok = np.zeros(n, np.bool_)
-    # spans: ts, name, args, rpath, errno, notes, dur  (a == -1: absent)
-    sp = np.full((n, 14), -1, np.int64)
     ret = np.zeros(n, np.int64)
     ret_ok = np.zeros(n, np.bool_)
-    num = np.full((n, 2), np.nan)  # ts, duration as doubles (NaN: absent or use the text)
+    start = start[:n]
+    end = end[:n]
+    # spans: ts, name, args, rpath, errno, notes, dur  (a == -1: absent)
+    sp = sp[:n]
+    sp[:] = -1
+    num = num[:n]  # ts, duration as doubles (NaN: absent or use the text)
+    num[:] = np.nan
     ulen = len(unf)
     nls = np.empty(n, np.int64)  # newline positions first: a tight loop, then line by line
     li = 0
@@ -405,7 +416,26 @@ def scan_block(buf: np.ndarray, pid_mode: int, ts_mode: int) -> tuple[np.ndarray
     pairs are ts, name, args, ret_path, errno, note, duration (``-1`` where absent); ``num``
     holds ts and duration as doubles where their digits fit exactly (else NaN).
     """
-    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED, _POW10)
+    n = _count_lines(buf)
+    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED, _POW10, n, np.empty(n, np.int64), np.empty(n, np.int64),
+                 np.empty((n, 14), np.int64), np.empty((n, 2)))
+
+
+_SCRATCH = threading.local()
+
+
+def scan_block_reusing(buf: np.ndarray, pid_mode: int, ts_mode: int) -> tuple[np.ndarray, ...]:
+    """:func:`scan_block` with this thread's scratch buffers for ``start``, ``end``,
+    ``spans`` and ``num``: those four come back as views that the thread's next call
+    overwrites (copy what must outlive it); the other arrays are the caller's."""
+    n = _count_lines(buf)
+    cap = getattr(_SCRATCH, "cap", -1)
+    if cap < n:
+        cap = max(n + n // 4, 1024)
+        _SCRATCH.cap = cap
+        _SCRATCH.bufs = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty((cap, 14), np.int64),
+                         np.empty((cap, 2)))
+    return _scan(buf, pid_mode, ts_mode, _UNF, _RESUMED, _POW10, n, *_SCRATCH.bufs)
 
 
 @njit(cache=True, nogil=True)
