@@ -1239,9 +1239,30 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     def other_str(name: str) -> Any:
         return None if oth is None else _other_strings(oth.column(name), pos_o)
 
-    # string columns copied from the log's bytes first, so the log buffer can go early;
-    # the biggest (args) on the other thread meanwhile
+    # the biggest string column (args) on the other thread
     args = pool.submit(R.strings, "args", p, s, pos_f, n, other_str("args"))
+    # the fixed-width columns meanwhile (their inputs go as they are used)
+    cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
+    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
+    del line_f
+    R.drop("line")
+    pid_ok = R.pid_ok[p]
+    pid_v = R.pid[p]
+    R.drop("pid", "pid_ok")
+    if parser.default_pid is not None:
+        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
+        pid_ok = None
+    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
+    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
+    del pid_v, pid_ok
+    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
+    R.drop("ts", "ts_ok")
+    cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
+    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
+    R.drop("ret", "ret_ok")
+    cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
+    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
+    R.drop("dur", "dur_ok", "sys", "err", "kind")
     cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
     cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
     # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
@@ -1269,26 +1290,6 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     cols["fd_paths"] = R.strings("fd", fq, None, pos_f, n, fo)
     del fq, fo
     R.drop("fd_buf", "fd_a", "fd_b")
-    cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
-    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
-    del line_f
-    R.drop("line")
-    pid_ok = R.pid_ok[p]
-    pid_v = R.pid[p]
-    R.drop("pid", "pid_ok")
-    if parser.default_pid is not None:
-        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
-        pid_ok = None
-    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
-    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
-    del pid_v, pid_ok
-    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
-    R.drop("ts", "ts_ok")
-    cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
-    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
-    R.drop("ret", "ret_ok")
-    cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
-    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
     del R
     cols["kind"] = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
     empty_f = np.zeros(nf, np.int32)
