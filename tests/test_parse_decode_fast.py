@@ -61,6 +61,8 @@ EDGE = [
     '["a", "b"...]', '["python3", "-c", "x"...], ...', "...", "..., 1", "....",
     "-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL", "FUTEX_OP_SET<<28|0<<12",
     "<... resuming interrupted read ...>", "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|SIGCHLD, child_tidptr=0x7f",
+    "{a=1 /* c */, b=[2] /* d */, ... /* e */, f=A|B /* g */}", "{a=1 /* c */ /* d */}", "{a=1 2}", "{... x}",
+    "{st_dev=0xfe00 /* makedev(0xfe, 0) */, st_mode=0100644 /* S_IFREG|0644 */}", "{a=x+1 /* c */}", "{a=1/* c */}",
     "1,2", "1 , 2", "1,  2", "1, , 2", "x.y", "a(b)", " 1, 2 ", "\t1", "1\n", "caf\u00e9", '"caf\u00e9"', "3</caf\u00e9>",
 ]
 
@@ -204,6 +206,8 @@ VALUES = st.recursive(
         st.lists(st.tuples(st.sampled_from(["", "a=", "st_mode=", "_0=", "a=", "k2="]), inner), max_size=4).map(
             lambda kv: "{" + ", ".join(k + v for k, v in kv) + "}"),
         st.tuples(inner, st.sampled_from([" /* 3 vars */", " /*x*/", " /* a \"b\" */"])).map("".join),
+        st.lists(st.tuples(st.sampled_from(["", "k="]), inner, st.sampled_from(["", " /* c */"])), max_size=3).map(
+            lambda kvc: "{" + ", ".join(k + v + c for k, v, c in kvc) + "}"),
         st.tuples(st.sampled_from(["flags=", "child_stack="]), inner).map("".join),
     ),
     max_leaves=12,

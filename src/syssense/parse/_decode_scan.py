@@ -999,6 +999,7 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 out[op + 1] = 58
                 out[op + 2] = 32
                 op += 3
+            v0 = op
             if c == 91:
                 p, op = _farray(d, p, e, out, op, tmp, ks, kl, False)
             elif c == 126 and p + 1 < e and d[p + 1] == 91:
@@ -1007,18 +1008,21 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 out[op] = 125
                 op += 1
             elif _prim_start(c):
-                op1 = op
                 q, op = _fgroup(d, p, e, out, op, tmp, False)
-                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44)):
+                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44 or d[q] == 32)):
                     q = _raw_end(d, p, e, 125)
                     if q < 0:
                         return -1, op
-                    op = _put_raw(d, p, q, out, op1)
+                    op = _put_raw(d, p, q, out, v0)
                 p = q
             else:
                 return -1, op
             if p < 0:
                 return -1, op
+            if p + 3 < e and d[p] == 32 and d[p + 1] == 47 and d[p + 2] == 42:  # " /* comment */"
+                p, op = _comment(d, p, e, out, v0, op)
+                if p < 0:
+                    return -1, op
         idx += 1
         if p < e and d[p] == 125:
             continue
@@ -1027,6 +1031,33 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
         else:
             return -1, op
     return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _comment(d, p, e, out, v0, op):
+    """`` /* text */`` at ``d[p]`` after a value written at ``out[v0:op]``: the value becomes
+    ``{"value": ..., "comment": "text"}`` (``_Parser.parse_value``); (end, op) or -1."""
+    q = p + 3
+    while q + 1 < e and not (d[q] == 42 and d[q + 1] == 47):
+        q += 1
+    if q + 1 >= e:
+        return -1, op
+    cs = p + 3
+    ce = q
+    while cs < ce and d[cs] == 32:
+        cs += 1
+    while ce > cs and d[ce - 1] == 32:
+        ce -= 1
+    n = op - v0
+    for t in range(n - 1, -1, -1):  # make room for {"value":
+        out[v0 + 10 + t] = out[v0 + t]
+    _put_lit(out, v0, 10)
+    op = _put_lit(out, v0 + 10 + n, 11)  # , "comment": "
+    for t in range(cs, ce):
+        op = _put_ascii(out, op, d[t])
+    out[op] = 34
+    out[op + 1] = 125
+    return q + 2, op + 2
 
 
 @njit(cache=True, nogil=True)
@@ -1066,28 +1097,9 @@ def _full(d, a, b, out, op, tmp, ks, kl):
         if p < 0:
             return -1
         if p + 3 < b and d[p] == 32 and d[p + 1] == 47 and d[p + 2] == 42:  # " /* comment */"
-            q = p + 3
-            while q + 1 < b and not (d[q] == 42 and d[q + 1] == 47):
-                q += 1
-            if q + 1 >= b:
+            p, op = _comment(d, p, b, out, v0, op)
+            if p < 0:
                 return -1
-            cs = p + 3
-            ce = q
-            while cs < ce and d[cs] == 32:
-                cs += 1
-            while ce > cs and d[ce - 1] == 32:
-                ce -= 1
-            n = op - v0
-            for t in range(n - 1, -1, -1):  # make room for {"value":
-                out[v0 + 10 + t] = out[v0 + t]
-            _put_lit(out, v0, 10)
-            op = _put_lit(out, v0 + 10 + n, 11)  # , "comment": "
-            for t in range(cs, ce):
-                op = _put_ascii(out, op, d[t])
-            out[op] = 34
-            out[op + 1] = 125
-            op += 2
-            p = q + 2
         if p == b:
             break
         if p + 2 < b and d[p] == 44 and d[p + 1] == 32:
