@@ -504,6 +504,12 @@ def _fd_one(buf, a, b):
     if outside > 1:
         return 2, 0, 0, 0
     quoted = n_lt > outside  # other '<' only inside literals (e.g. write(1</x>, "<a>", 3))
+    return _fd_decode(buf, a, b, lt, quoted)
+
+
+@njit(cache=True, nogil=True)
+def _fd_decode(buf, a, b, lt, quoted):
+    """The decoding around the one ``'<'`` at ``lt``: (code, fd start, '<', '>') as :func:`_fd_one`."""
     fd_a = lt
     steps = 0
     while steps < 10 and fd_a - 1 >= a and 48 <= buf[fd_a - 1] <= 57:
@@ -550,6 +556,32 @@ _ATFDCWD = np.frombuffer(b"AT_FDCWD", np.uint8).copy()
 
 
 @njit(cache=True, nogil=True)
+def _fd_fast(buf, a, b):
+    """:func:`_fd_one`'s answer without walking string literals in the common case: one
+    ``'<'`` in the whole text, before any ``'"'``, and a path that ends before any ``'"'``
+    (then blanking literals, as the line grammar does, cannot change the decoding)."""
+    cnt = 0
+    for t in range(a, b):
+        cnt += buf[t] == 60
+    if cnt == 0:
+        return 0, 0, 0, 0
+    if cnt == 1:
+        lt = a
+        while buf[lt] != 60:
+            lt += 1
+        clean = True
+        for t in range(a, lt):
+            if buf[t] == 34:
+                clean = False
+                break
+        if clean:
+            c, x, y, z = _fd_decode(buf, a, b, lt, True)
+            if c == 1:
+                return c, x, y, z
+    return _fd_one(buf, a, b)
+
+
+@njit(cache=True, nogil=True)
 def _fd_paths(buf, a, b):
     n = len(a)
     code = np.zeros(n, np.int8)
@@ -559,7 +591,7 @@ def _fd_paths(buf, a, b):
     offs = np.zeros(n + 1, np.int32)
     tot = 0
     for k in range(n):
-        c, x, y, z = _fd_one(buf, a[k], b[k])
+        c, x, y, z = _fd_fast(buf, a[k], b[k])
         code[k] = c
         if c == 1:
             fa[k] = x
