@@ -63,6 +63,8 @@ EDGE = [
     "<... resuming interrupted read ...>", "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|SIGCHLD, child_tidptr=0x7f",
     "{a=1 /* c */, b=[2] /* d */, ... /* e */, f=A|B /* g */}", "{a=1 /* c */ /* d */}", "{a=1 2}", "{... x}",
     "{st_dev=0xfe00 /* makedev(0xfe, 0) */, st_mode=0100644 /* S_IFREG|0644 */}", "{a=x+1 /* c */}", "{a=1/* c */}",
+    "{st_rdev=makedev(0x88, 0)}, makedev(1, 2)|A, [f() g(1)]", "f(1, )", "f(,1)", "f(1.5)", "f(3</x>)", "f(a.b)",
+    "f(g(1))", "f (1)", "f(\"x\"..., NULL)", "f(1", "f(1, 2", "{a=f(1)}, f()",
     "1,2", "1 , 2", "1,  2", "1, , 2", "x.y", "a(b)", " 1, 2 ", "\t1", "1\n", "caf\u00e9", '"caf\u00e9"', "3</caf\u00e9>",
 ]
 
@@ -189,7 +191,8 @@ def test_random_token_strings_equal_python(texts: list[str]) -> None:
 LEAVES = st.sampled_from(["NULL", "AT_FDCWD", "O_RDONLY", "SIG_DFL", "_2", "0", "-1", "4096", "0x7ffc", "-0x1", "0644",
                           "089", '"/etc/passwd"', '"a\\tb\\351"', '"x"...', '""', "3</etc/passwd>", "-100</tmp>",
                           "AT_FDCWD</x y>", "4<pipe:[9]>", "5<TCP:[1.2.3.4:5->6.7.8.9:10]>", "FOO</a>", "...",
-                          "8192*1024", "1.5"])
+                          "8192*1024", "1.5", "makedev(0x88, 0)", "f()", "WIFEXITED(s)", "f(1,2)", "f(1, )",
+                          'g("x"..., NULL, -1)', "f(a.b)", "f(g(1))", "f (1)"])
 SEPS = st.sampled_from([", ", ", ", ", ", ",", " ", "|", " , "])
 
 

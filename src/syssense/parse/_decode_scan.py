@@ -85,7 +85,8 @@ def _put_uint(out, op, v):
 
 _LITS = [b'{"string": ', b', "truncated": true}', b'{"fd": ', b', "path": ',
          b'{"fd": "AT_FDCWD", "path": ', b"null", b'{"...": true}', b'"...": true', b'{"fd": "',
-         b'{"not": ', b'{"value": ', b', "comment": "']
+         b'{"not": ', b'{"value": ', b', "comment": "',
+         b'{"call": "', b'", "args": [']
 _LIT = np.frombuffer(b"".join(_LITS), np.uint8).copy()
 _LIT_AT = np.cumsum([0] + [len(x) for x in _LITS]).astype(np.int64)
 
@@ -752,6 +753,83 @@ def _prim_start(c):
 
 
 @njit(cache=True, nogil=True)
+def _leaf(d, i, e, out, op, tmp):
+    """A number, a name or a string (what ``makedev(0x88, 0)`` and ``WIFEXITED(s)`` hold);
+    (end, op) or -1."""
+    c = d[i]
+    if c == 34:
+        j = _str_end(d, i, e)
+        if j < 0:
+            return -1, op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            op = _put_lit(out, op, 0)
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            return j + 3, _put_lit(out, op, 1)
+        return j, _put_text(d, i + 1, j - 1, out, op, tmp)
+    if c == 45 or _isdigit(c):
+        s = i + 1 if c == 45 else i
+        if s >= e or not _isdigit(d[s]):
+            return -1, op
+        if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+            j = s + 2
+            while j < e and _ishex(d[j]):
+                j += 1
+        else:
+            j = s
+            while j < e and _isdigit(d[j]):
+                j += 1
+        op = _put_int(d, i, j, out, op)
+        if op < 0:
+            return -1, op
+        return j, op
+    if _isalpha_(c):
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return j, _put_lit(out, op, 5)
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return j, op + 1
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
+def _fcall(d, i, j, e, out, op, tmp):
+    """``name(a, b)`` (name at ``d[i:j]``, ``d[j] == '('``) as ``{"call": name, "args": [...]}``
+    when every argument is a number, a name or a string; (end, op) or -1."""
+    op = _put_lit(out, op, 12)  # {"call": "
+    for t in range(i, j):
+        out[op] = d[t]
+        op += 1
+    op = _put_lit(out, op, 13)  # ", "args": [
+    p = j + 1
+    if p < e and d[p] == 41:
+        out[op] = 93
+        out[op + 1] = 125
+        return p + 1, op + 2
+    while p < e:
+        q, op = _leaf(d, p, e, out, op, tmp)
+        if q < 0 or q >= e:
+            return -1, op
+        if d[q] == 41:
+            out[op] = 93
+            out[op + 1] = 125
+            return q + 1, op + 2
+        if not (q + 2 < e and d[q] == 44 and d[q + 1] == 32 and d[q + 2] != 41):
+            return -1, op
+        out[op] = 44
+        out[op + 1] = 32
+        op += 2
+        p = q + 2
+    return -1, op
+
+
+@njit(cache=True, nogil=True)
 def _fprim(d, i, e, out, op, tmp):
     """One primary token of ``decode._TOKEN`` (string, number, name, fd<path>, ``...``) as
     ``_Parser._primary`` decodes it; returns (end of token, op), end -1 when unsure."""
@@ -803,8 +881,10 @@ def _fprim(d, i, e, out, op, tmp):
         j = i + 1
         while j < e and _isword(d[j]):
             j += 1
-        if j < e and (d[j] == 46 or d[j] == 40):  # dotted names, calls: not here
+        if j < e and d[j] == 46:  # dotted names: not here
             return -1, op
+        if j < e and d[j] == 40:
+            return _fcall(d, i, j, e, out, op, tmp)
         if j < e and d[j] == 60:
             pe = _path_end(d, j, e)
             if pe < 0:
