@@ -118,8 +118,9 @@ HALVES = (
     b"102 1700000000.000008 <... write resumed>) = 3 <0.000001>\n"
     b"104 1700000000.000009 nanosleep({tv_sec=1, tv_nsec=0},  <unfinished ...>\n"
     b"101 1700000000.000010 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=102} ---\n"
-    b"100 1700000000.000011 dup2(4<pipe:[1]>, 1</x> <unfinished ...>\n"
-    b"100 1700000000.000012 <... dup2 resumed>) = 1</x> <0.000002>\n"
+    b"100 1700000000.000011 dup2(4<pipe:[1]>,  <unfinished ...>\n"
+    b"100 1700000000.000012 <... dup2 resumed>1</x>) = 1</x> <0.000002>\n"
+    b"102 1700000000.000013 pipe2([3<pipe:[9]>, 4<pipe:[9]>], 0) = 0 <0.000003>\n"
 )
 
 
@@ -133,6 +134,8 @@ def test_halves_interleaved_never_resumed_and_resumed_without_start(monkeypatch:
     assert calls[(103, "close")]["note"].startswith("resumed without start")
     # descriptors decoded in both halves: recomputed on the joined text
     assert calls[(100, "dup2")]["fd_paths"] == '{"4": "pipe:[1]", "1": "/x"}'
+    # several decodings in one argument list: the line grammar's JSON
+    assert calls[(102, "pipe2")]["fd_paths"] == '{"3": "pipe:[9]", "4": "pipe:[9]"}'
     assert [e["seq"] for e in fast] == list(range(len(fast)))
     assert [e["line"] for e in fast] == sorted(e["line"] for e in fast)
 
@@ -221,4 +224,4 @@ def test_many_lines_left_to_the_grammar(monkeypatch: pytest.MonkeyPatch) -> None
     log = b"".join(line + b"\n" + sig for line in HALVES.split(b"\n")[:-1])
     fast, slow = _both(log, monkeypatch)
     assert fast == slow
-    assert sum(e["kind"] == "signal" for e in fast) == 13
+    assert sum(e["kind"] == "signal" for e in fast) == 14

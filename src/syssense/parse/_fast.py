@@ -512,15 +512,12 @@ def _process_block_scan(data: bytes | np.ndarray, modes: tuple[int, int]) -> dic
     for key, col in (("args", 4), ("rpath", 6), ("note", 10)):
         out[key + "_a"] = np.where(fast, spr[:, col], -1).astype(np.int32)
         out[key + "_b"] = spr[:, col + 1].astype(np.int32)
-    fdp, hard = _scan.fd_paths(buf, spr[:, 4], spr[:, 5])
-    if len(hard):  # several decodings (or an odd shape): the line grammar's way
-        texts = [bytes(buf[x:y]).decode() for x, y in zip(spr[hard, 4].tolist(), spr[hard, 5].tolist(), strict=True)]
-        fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
-        where = np.arange(m, dtype=np.int64)
-        where[hard] = m + np.arange(len(hard))
-        fdp = pa.concat_arrays([fdp, fixed]).take(pa.array(where))
-    fa, fb, fdata = _spans_of(fdp)
-    out["fd_a"], out["fd_b"], out["fd_data"] = fa.astype(np.int32), fb.astype(np.int32), fdata
+    # -y decodings as spans (the JSON is written once, in the final gather); argument
+    # lists with several decodings (or an odd shape) get the line grammar's JSON here
+    code, out["fd_a"], out["fd_lt"], out["fd_gt"] = _scan.fd_spans(buf, out["args_a"], out["args_b"])
+    hard = np.flatnonzero(code == 2)
+    a_h, b_h = out["args_a"][hard].tolist(), out["args_b"][hard].tolist()
+    out["fd_hard"] = (hard, [fd_paths_json(bytes(buf[x:y]).decode()) for x, y in zip(a_h, b_h, strict=True)])
     out["first"] = None
     fu = np.flatnonzero((kind == _scan.KIND_CALL) | (kind == _scan.KIND_UNF))
     if len(fu):
@@ -1035,7 +1032,8 @@ class _Rows:
         # the halves are paired (compiled, no GIL) while the other fields are joined
         self.partner = pool.submit(_scan.pair_halves, self.kind, np.where(self.pid_ok, self.pid, -1), self.sys)
         for i, k in enumerate(("line", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
-                               "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_b")):
+                               "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b",
+                               "fd_a", "fd_lt", "fd_gt")):
             setattr(self, k, cat(k))
             if i % 6 == 5:
                 _trim()  # the blocks' copies freed so far go back to the system
@@ -1045,8 +1043,13 @@ class _Rows:
         else:  # a block was re-encoded (invalid UTF-8): one buffer of the blocks' bytes
             self.base = np.cumsum([0] + [len(b["buf"]) for b in blocks])[:-1].astype(np.int64)
             self.buf = np.concatenate([b.pop("buf") for b in blocks])
-        self.fd_base = np.cumsum([0] + [len(b["fd_data"]) for b in blocks])[:-1].astype(np.int64)
-        self.fd_buf = np.concatenate([b.pop("fd_data") for b in blocks])
+        # rows whose fd_paths JSON came from the line grammar (several decodings)
+        firsts = np.cumsum([0, *counts.tolist()])[:-1]
+        self.fd_hard_rows = np.concatenate(
+            [b["fd_hard"][0] + off for b, off in zip(blocks, firsts, strict=True)]).astype(np.int64)
+        self.fd_hard_text = [t for b in blocks for t in b.pop("fd_hard")[1]]
+        self.fd_ok = self.fd_a >= 0
+        self.fd_ok[self.fd_hard_rows] = np.array([t is not None for t in self.fd_hard_text], bool)
         _release()
         _trim()
 
@@ -1069,9 +1072,34 @@ class _Rows:
                 n_out: int | None = None, other: Any = None) -> pa.ChunkedArray:
         from . import _scan
 
-        buf, base = (self.fd_buf, self.fd_base) if col == "fd" else (self.buf, self.base)
         a, b = getattr(self, col + "_a"), getattr(self, col + "_b")
-        return _scan.gather_rows(buf, base, self.blk, a, b, p, s, pos, n_out, other)
+        return _scan.gather_rows(self.buf, self.base, self.blk, a, b, p, s, pos, n_out, other)
+
+    def fd_json(self, q: np.ndarray, pos: np.ndarray | None = None, n_out: int | None = None,
+                extra: tuple[pa.Array, np.ndarray] | None = None) -> pa.ChunkedArray:
+        """The ``fd_paths`` column for rows ``q`` (-1: null) placed at ``pos``, written from
+        the decoding spans; the line grammar's JSON for the hard rows; ``extra`` = (strings,
+        positions) placed too."""
+        from . import _scan
+
+        q = q.copy()
+        hit = np.flatnonzero(q >= 0)
+        if len(self.fd_hard_rows):
+            k = np.searchsorted(self.fd_hard_rows, q[hit])
+            k = np.minimum(k, len(self.fd_hard_rows) - 1)
+            hit = hit[self.fd_hard_rows[k] == q[hit]]
+        else:
+            hit = hit[:0]
+        texts = pa.array([self.fd_hard_text[j] for j in np.searchsorted(self.fd_hard_rows, q[hit]).tolist()],
+                         pa.string())
+        q[hit] = -1
+        parts, where = [texts], [hit if pos is None else pos[hit]]
+        if extra is not None:
+            parts.append(pc.cast(extra[0], pa.string()))
+            where.append(extra[1])
+        other = (*_spans_of(pa.concat_arrays(parts)), np.concatenate(where))
+        return _scan.gather_fd_json(self.buf, self.base, self.blk, self.fd_a, self.fd_lt, self.fd_gt,
+                                    q, pos, n_out, other)
 
     def table(self, rows: np.ndarray, cols: list[str]) -> pa.Table:
         """A small table of the given rows (for halves left unpaired)."""
@@ -1092,8 +1120,11 @@ class _Rows:
                 out[c] = pa.array(np.asarray(names + [None], object)[cr], pa.string()) if len(cr) \
                     else pa.array([], pa.string())
             else:
-                key = {"args": "args", "ret_path": "rpath", "note": "note", "fd_paths": "fd"}[c]
-                out[c] = self.strings(key, rows).combine_chunks()
+                if c == "fd_paths":
+                    out[c] = self.fd_json(rows).combine_chunks()
+                else:
+                    key = {"args": "args", "ret_path": "rpath", "note": "note"}[c]
+                    out[c] = self.strings(key, rows).combine_chunks()
         out["_row"] = pa.array(rows, pa.int64())
         return pa.table(out)
 
@@ -1239,8 +1270,28 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     def other_str(name: str) -> Any:
         return None if oth is None else _other_strings(oth.column(name), pos_o)
 
-    # the biggest string column (args) on the other thread
+    # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
+    fd_p = R.fd_ok[p]
+    fd_s = (s >= 0) & R.fd_ok[np.maximum(s, 0)]
+    fq = np.where(fd_p, p, np.where(fd_s, s, -1))
+    both = np.flatnonzero(fd_p & fd_s)
+    del fd_p, fd_s
+    extra_s: list[pa.Array] = []
+    extra_p: list[np.ndarray] = []
+    if oth is not None:
+        extra_s.append(pc.cast(oth.column("fd_paths").combine_chunks(), pa.string()))
+        extra_p.append(pos_o)  # type: ignore[arg-type]
+    if len(both):
+        texts = R.strings("args", p[both], s[both]).to_pylist()
+        fq[both] = -1
+        extra_s.append(pa.array([fd_paths_json(t) for t in texts], pa.string()))
+        extra_p.append(both if pos_f is None else pos_f[both])
+        del texts
+    extra = (pa.concat_arrays(extra_s), np.concatenate(extra_p)) if extra_s else None
+    # the two biggest string columns (args, fd_paths) on the other thread
     args = pool.submit(R.strings, "args", p, s, pos_f, n, other_str("args"))
+    fd = pool.submit(R.fd_json, fq, pos_f, n, extra)
+    del fq, extra, extra_s, extra_p
     # the fixed-width columns meanwhile (their inputs go as they are used)
     cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
     cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
@@ -1265,31 +1316,11 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     R.drop("dur", "dur_ok", "sys", "err", "kind")
     cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
     cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
-    # fd_paths: the half that has one; both halves (rare): recomputed on the joined text
-    fd_p = R.fd_a[p] >= 0
-    fd_s = (s >= 0) & (R.fd_a[np.maximum(s, 0)] >= 0)
-    fq = np.where(fd_p, p, np.where(fd_s, s, -1))
-    both = np.flatnonzero(fd_p & fd_s)
-    del fd_p, fd_s
-    texts = R.strings("args", p[both], s[both]).to_pylist() if len(both) else []
     cols["args"] = args.result()
-    del args
-    R.drop("buf", "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b")
+    cols["fd_paths"] = fd.result()
+    del args, fd
+    R.drop("buf", "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b", "fd_a", "fd_lt", "fd_gt", "fd_ok")
     _release()
-    fo = other_str("fd_paths")
-    if len(both):
-        fq[both] = -1
-        fixed = pa.array([fd_paths_json(t) for t in texts], pa.string())
-        fpos = both if pos_f is None else pos_f[both]
-        if fo is None:
-            fo = (*_spans_of(fixed), fpos)
-        else:
-            oc = pa.concat_arrays([pc.cast(oth.column("fd_paths").combine_chunks(), pa.string()), fixed])
-            fo = (*_spans_of(oc), np.concatenate([pos_o, fpos]))
-    del texts
-    cols["fd_paths"] = R.strings("fd", fq, None, pos_f, n, fo)
-    del fq, fo
-    R.drop("fd_buf", "fd_a", "fd_b")
     del R
     cols["kind"] = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
     empty_f = np.zeros(nf, np.int32)

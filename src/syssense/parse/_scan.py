@@ -879,3 +879,112 @@ def string_chunks(offs: np.ndarray, valid: np.ndarray, data: np.ndarray, limit: 
             m, pa.py_buffer(o), dbuf.slice(int(offs[i]), int(offs[j] - offs[i])), bitmap, nulls))
         i = j
     return pa.chunked_array(chunks, pa.string())
+
+
+@njit(cache=True, nogil=True)
+def _fd_spans(buf, a, b):
+    """Per argument span: (code, fd start, '<', '>') as :func:`_fd_one` (int32; code 0 none,
+    1 one decoding, 2 for the line grammar); the JSON is written later from these spans."""
+    n = len(a)
+    code = np.zeros(n, np.int8)
+    fa = np.full(n, -1, np.int32)
+    lt = np.zeros(n, np.int32)
+    gt = np.zeros(n, np.int32)
+    for k in range(n):
+        if a[k] < 0:
+            continue
+        c, x, y, z = _fd_fast(buf, a[k], b[k])
+        code[k] = c
+        if c == 1:
+            fa[k] = x
+            lt[k] = y
+            gt[k] = z
+    return code, fa, lt, gt
+
+
+def fd_spans(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(code, fd start, '<', '>') of each argument span (see :func:`_fd_spans`)."""
+    return _fd_spans(buf, a, b)
+
+
+@njit(cache=True, nogil=True)
+def _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_pos, offs, valid):
+    """Offsets and validity of ``{"FD": "PATH"}`` (``\\`` and ``"`` escaped) for row ``q[i]``
+    at ``pos[i]`` (null where ``q[i] < 0`` or the row has no decoding), other strings at ``o_pos``."""
+    n_out = len(valid)
+    has_pos = len(pos) > 0
+    offs[0] = 0
+    for i in range(len(q)):
+        o = pos[i] if has_pos else i
+        r = q[i]
+        m = 0
+        v = False
+        if r >= 0 and fa[r] >= 0:
+            x = base[blk[r]]
+            m = 8 + (lt[r] - fa[r]) + (gt[r] - lt[r] - 1)
+            for t in range(x + lt[r] + 1, x + gt[r]):
+                c = buf[t]
+                if c == 92 or c == 34:
+                    m += 1
+            v = True
+        offs[o + 1] = m
+        valid[o] = v
+    for k in range(len(o_pos)):
+        o = o_pos[k]
+        if o_a[k] >= 0:
+            offs[o + 1] = o_b[k] - o_a[k]
+            valid[o] = True
+        else:
+            offs[o + 1] = 0
+            valid[o] = False
+    for i in range(n_out):
+        offs[i + 1] += offs[i]
+
+
+@njit(cache=True, nogil=True)
+def _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, offs, data):
+    has_pos = len(pos) > 0
+    for i in range(len(q)):
+        r = q[i]
+        if r < 0 or fa[r] < 0:
+            continue
+        p = offs[pos[i] if has_pos else i]
+        x = base[blk[r]]
+        data[p] = 123
+        data[p + 1] = 34
+        p += 2
+        m = np.int64(lt[r] - fa[r])
+        _memcpy(data, p, buf, x + fa[r], m)
+        p += m
+        data[p] = 34
+        data[p + 1] = 58
+        data[p + 2] = 32
+        data[p + 3] = 34
+        p += 4
+        for t in range(x + lt[r] + 1, x + gt[r]):
+            c = buf[t]
+            if c == 92 or c == 34:
+                data[p] = 92
+                p += 1
+            data[p] = c
+            p += 1
+        data[p] = 34
+        data[p + 1] = 125
+    for k in range(len(o_pos)):
+        if o_a[k] >= 0:
+            _memcpy(data, offs[o_pos[k]], o_data, o_a[k], o_b[k] - o_a[k])
+
+
+def gather_fd_json(buf, base, blk, fa, lt, gt, q, pos=None, n_out=None, other=None):
+    """The ``fd_paths`` column written from decoding spans (see :func:`_fd_json_lens`)."""
+    n_out = len(q) if n_out is None else n_out
+    pos = _EMPTY_I64 if pos is None else pos
+    if other is None:
+        other = (_EMPTY_I64, _EMPTY_I64, _EMPTY_U8, _EMPTY_I64)
+    o_a, o_b, o_data, o_pos = (x if x.dtype == np.uint8 else x.astype(np.int64, copy=False) for x in other)
+    offs = np.empty(n_out + 1, np.int64)
+    valid = np.empty(n_out, np.bool_)
+    _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_pos, offs, valid)
+    data = np.empty(offs[n_out], np.uint8)
+    _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, offs, data)
+    return string_chunks(offs, valid, data)
