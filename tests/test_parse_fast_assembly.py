@@ -225,3 +225,19 @@ def test_many_lines_left_to_the_grammar(monkeypatch: pytest.MonkeyPatch) -> None
     fast, slow = _both(log, monkeypatch)
     assert fast == slow
     assert sum(e["kind"] == "signal" for e in fast) == 14
+
+
+def test_row_store_grows_past_its_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _fast._RowStore
+    sizes = []
+
+    class Small(real):  # type: ignore[misc, valid-type]
+        def __init__(self, cap: int) -> None:
+            super().__init__(0)  # far below the estimate: 1024 rows
+            sizes.append(self)
+
+    monkeypatch.setattr(_fast, "_RowStore", Small)
+    monkeypatch.setattr(_fast, "BLOCK", 2048)
+    fast, slow = _both(HALVES * 120, monkeypatch)
+    assert fast == slow
+    assert len(sizes) == 1 and sizes[0].cap > 1024

@@ -828,6 +828,7 @@ def parse_stream(
         slow_events.extend(out)
 
     arena: _Arena | None = None
+    store: _RowStore | None = None
     if head_rx is None:
         text = io.TextIOWrapper(
             io.BufferedReader(_Prepend(first, fh)), encoding="utf-8", errors="replace", newline="\n"
@@ -880,6 +881,11 @@ def parse_stream(
                 if not parser.first_pid_set and res["first"] is not None:
                     parser.first_pid, parser.first_pid_set = res["first"][1], True
                 n_total += res["n"] - len(res["slow"][1])
+                if res.get("compact"):  # the rows go to the store now; the block keeps its bytes
+                    if store is None:
+                        per_line = res["n"] / max(len(res["buf"]), 1)
+                        store = _RowStore(int(len(arena.buf) * per_line * 1.1) + 1024)  # type: ignore[union-attr]
+                    store.append(res)
                 fast_tables.append(res)
                 if len(fast_tables) % 8 == 0:
                     _release()
@@ -891,7 +897,7 @@ def parse_stream(
             raise _strict_error(name, ev)
         slow_events.append(ev)
     if fast_tables and fast_tables[0].get("compact"):
-        table = _assemble_scan(fast_tables, slow_events, parser, arena)
+        table = _assemble_scan(fast_tables, slow_events, parser, arena, store)
     else:
         table = _assemble(fast_tables, slow_events, parser)
     row = parser.trace_row()
@@ -1015,53 +1021,81 @@ _ROWCOLS_U = ["line", "pid", "ts", "syscall", "args", "fd_paths"]
 _ROWCOLS_R = ["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note", "fd_paths"]
 
 
-class _Rows:
-    """The fast rows of all blocks as flat arrays (line order), with the blocks' bytes."""
+_ROW_FIELDS = {
+    "kind": np.int8, "line": np.int64, "pid": np.int64, "pid_ok": np.bool_, "ts": np.float64,
+    "ts_ok": np.bool_, "dur": np.float64, "dur_ok": np.bool_, "ret": np.int64, "ret_ok": np.bool_,
+    "args_a": np.int32, "args_b": np.int32, "rpath_a": np.int32, "rpath_b": np.int32,
+    "note_a": np.int32, "note_b": np.int32, "fd_a": np.int32, "fd_lt": np.int32, "fd_gt": np.int32,
+}
 
-    def __init__(self, blocks: list[dict[str, Any]], arena: np.ndarray | None, pool: ThreadPoolExecutor) -> None:
+
+class _RowStore:
+    """The blocks' rows appended, as they arrive, to flat arrays (line order).
+
+    The main thread copies each block's arrays in while the workers scan the next blocks,
+    and the block's own arrays are let go at once (they are reused by the allocator, so the
+    rows cost few fresh pages, and nothing is joined at the end). Capacity comes from an
+    estimate (lines per byte of the first block times the log's size) and doubles if short.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.n = 0
+        self.cap = max(cap, 1024)
+        self.cols = {k: np.empty(self.cap, t) for k, t in (*_ROW_FIELDS.items(), ("sys", np.int32),
+                                                           ("err", np.int32), ("blk", np.int32))}
+        self.names: dict[str, dict[bytes, int]] = {"sys": {}, "err": {}}
+        self.hard_rows: list[np.ndarray] = []
+        self.hard_text: list[str | None] = []
+        self.blocks = 0
+
+    def append(self, res: dict[str, Any]) -> None:
+        m = len(res["kind"])
+        if self.n + m > self.cap:
+            cap = max(2 * self.cap, self.n + m)
+            for k, v in self.cols.items():
+                new = np.empty(cap, v.dtype)
+                new[: self.n] = v[: self.n]
+                self.cols[k] = new
+            self.cap = cap
+        sl = slice(self.n, self.n + m)
+        for k in _ROW_FIELDS:
+            self.cols[k][sl] = res.pop(k)
+        for k in ("sys", "err"):  # block-local codes made global (first-appearance order)
+            names = self.names[k]
+            lmap = np.array([names.setdefault(nm, len(names)) for nm in res.pop(k + "_names")] + [-1], np.int32)
+            self.cols[k][sl] = lmap[res.pop(k)]
+        self.cols["blk"][sl] = self.blocks
+        hard, texts = res.pop("fd_hard")
+        self.hard_rows.append(hard + self.n)
+        self.hard_text.extend(texts)
+        self.blocks += 1
+        self.n += m
+
+
+class _Rows:
+    """The fast rows of all blocks as flat arrays (line order), with the log's bytes."""
+
+    def __init__(self, store: _RowStore, blocks: list[dict[str, Any]], arena: np.ndarray | None,
+                 pool: ThreadPoolExecutor) -> None:
         from . import _scan
 
-        def cat(k: str) -> np.ndarray:  # the blocks' copies are let go field by field
-            return np.concatenate([b.pop(k) for b in blocks])
-
-        counts = np.array([len(b["kind"]) for b in blocks], np.int64)
-        self.n = int(counts.sum())
-        self.blk = np.repeat(np.arange(len(blocks), dtype=np.int32), counts)
-        self.kind, self.pid, self.pid_ok = cat("kind"), cat("pid"), cat("pid_ok")
-        self.sys, self.sys_names = self._codes(blocks, "sys")
-        # the halves are paired (compiled, no GIL) while the other fields are joined
+        n = self.n = store.n
+        for k in (*_ROW_FIELDS, "sys", "err", "blk"):  # R holds the only reference
+            setattr(self, k, store.cols.pop(k)[:n])
+        self.sys_names = [nm.decode() for nm in store.names["sys"]]
+        self.err_names = [nm.decode() for nm in store.names["err"]]
         self.partner = pool.submit(_scan.pair_halves, self.kind, np.where(self.pid_ok, self.pid, -1), self.sys)
-        for i, k in enumerate(("line", "ts", "ts_ok", "dur", "dur_ok", "ret", "ret_ok",
-                               "args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b",
-                               "fd_a", "fd_lt", "fd_gt")):
-            setattr(self, k, cat(k))
-            if i % 6 == 5:
-                _trim()  # the blocks' copies freed so far go back to the system
-        self.err, self.err_names = self._codes(blocks, "err")
         if arena is not None and all("at" in b for b in blocks):
             self.buf, self.base = arena, np.array([b["at"] for b in blocks], np.int64)
         else:  # a block was re-encoded (invalid UTF-8): one buffer of the blocks' bytes
             self.base = np.cumsum([0] + [len(b["buf"]) for b in blocks])[:-1].astype(np.int64)
             self.buf = np.concatenate([b.pop("buf") for b in blocks])
         # rows whose fd_paths JSON came from the line grammar (several decodings)
-        firsts = np.cumsum([0, *counts.tolist()])[:-1]
-        self.fd_hard_rows = np.concatenate(
-            [b["fd_hard"][0] + off for b, off in zip(blocks, firsts, strict=True)]).astype(np.int64)
-        self.fd_hard_text = [t for b in blocks for t in b.pop("fd_hard")[1]]
+        self.fd_hard_rows = np.concatenate(store.hard_rows).astype(np.int64) if store.hard_rows \
+            else np.zeros(0, np.int64)
+        self.fd_hard_text = store.hard_text
         self.fd_ok = self.fd_a >= 0
         self.fd_ok[self.fd_hard_rows] = np.array([t is not None for t in self.fd_hard_text], bool)
-        _release()
-        _trim()
-
-    @staticmethod
-    def _codes(blocks: list[dict[str, Any]], key: str) -> tuple[np.ndarray, list[str]]:
-        """Block-local codes made global (first-appearance order); -1 stays -1."""
-        names: dict[bytes, int] = {}
-        parts = []
-        for b in blocks:
-            lmap = np.array([names.setdefault(nm, len(names)) for nm in b[key + "_names"]] + [-1], np.int32)
-            parts.append(lmap[b[key]])
-        return np.concatenate(parts), [nm.decode() for nm in names]
 
     def drop(self, *names: str) -> None:
         """Let go of arrays no longer needed (keeps the assembly's peak memory down)."""
@@ -1172,7 +1206,7 @@ def _dictionary(fast_codes: np.ndarray, names: list[str], n: int, pos_f: np.ndar
 
 
 def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser,
-                   arena: _Arena | None = None) -> pa.Table:
+                   arena: _Arena | None, store: _RowStore) -> pa.Table:
     """The events table from the compiled scanner's blocks, every column built once.
 
     One compiled pass pairs each ``<unfinished ...>`` half with its ``<... resumed>`` half
@@ -1183,17 +1217,17 @@ def _assemble_scan(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     ``args`` written as the unfinished half's text followed by the resumed half's).
     """
     with ThreadPoolExecutor(1) as pool:
-        return _assemble_rows(blocks, slow, parser, arena, pool)
+        return _assemble_rows(blocks, slow, parser, arena, store, pool)
 
 
 def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser,
-                   arena: _Arena | None, pool: ThreadPoolExecutor) -> pa.Table:
+                   arena: _Arena | None, store: _RowStore, pool: ThreadPoolExecutor) -> pa.Table:
     """:func:`_assemble_scan`'s work; ``pool`` (one thread) runs compiled kernels alongside."""
     from ..dataset import EVENT_SCHEMA
     from . import _scan
     from .strace import events_to_table
 
-    R = _Rows(blocks, arena.buf if arena is not None else None, pool)
+    R = _Rows(store, blocks, arena.buf if arena is not None else None, pool)
     if arena is not None:
         arena.buf = None  # type: ignore[assignment]  # R holds it until the string columns are made
     for b in blocks:  # R holds what is still needed
