@@ -65,6 +65,10 @@ EDGE = [
     "{st_dev=0xfe00 /* makedev(0xfe, 0) */, st_mode=0100644 /* S_IFREG|0644 */}", "{a=x+1 /* c */}", "{a=1/* c */}",
     "{st_rdev=makedev(0x88, 0)}, makedev(1, 2)|A, [f() g(1)]", "f(1, )", "f(,1)", "f(1.5)", "f(3</x>)", "f(a.b)",
     "f(g(1))", "f (1)", "f(\"x\"..., NULL)", "f(1", "f(1, 2", "{a=f(1)}, f()",
+    "-1, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGPIPE}], 0, NULL", "[a && b, c]", "{a=x || y, b=1}", "a != b, 1",
+    "x-1 && y", "f(1, 2) && g(h(1)), 2", "[A B && C]", "{a && b)}", "(a) && b", "a && (b", "a && b)", "!x", "a & b [",
+    "a + 1.5", 'a && "s"', "a.b && c", "x < y && z", "1 && 2 /* c */", "a && f(1, (2, 3)) , b", "a &&  b  ,c",
+    "a && b(]", "x=1, y=f(2) + 3*4",
     "1,2", "1 , 2", "1,  2", "1, , 2", "x.y", "a(b)", " 1, 2 ", "\t1", "1\n", "caf\u00e9", '"caf\u00e9"', "3</caf\u00e9>",
 ]
 
@@ -192,7 +196,8 @@ LEAVES = st.sampled_from(["NULL", "AT_FDCWD", "O_RDONLY", "SIG_DFL", "_2", "0", 
                           "089", '"/etc/passwd"', '"a\\tb\\351"', '"x"...', '""', "3</etc/passwd>", "-100</tmp>",
                           "AT_FDCWD</x y>", "4<pipe:[9]>", "5<TCP:[1.2.3.4:5->6.7.8.9:10]>", "FOO</a>", "...",
                           "8192*1024", "1.5", "makedev(0x88, 0)", "f()", "WIFEXITED(s)", "f(1,2)", "f(1, )",
-                          'g("x"..., NULL, -1)', "f(a.b)", "f(g(1))", "f (1)"])
+                          'g("x"..., NULL, -1)', "f(a.b)", "f(g(1))", "f (1)", "WIFEXITED(s) && WEXITSTATUS(s) == 0",
+                          "a || b", "x-y", "a != 1", "f(1, 2) + 3", "A B && C", "a => b", "1 - 2", "(a) && b"])
 SEPS = st.sampled_from([", ", ", ", ", ", ",", " ", "|", " , "])
 
 
@@ -209,7 +214,8 @@ VALUES = st.recursive(
         st.lists(st.tuples(st.sampled_from(["", "a=", "st_mode=", "_0=", "a=", "k2="]), inner), max_size=4).map(
             lambda kv: "{" + ", ".join(k + v for k, v in kv) + "}"),
         st.tuples(inner, st.sampled_from([" /* 3 vars */", " /*x*/", " /* a \"b\" */"])).map("".join),
-        st.lists(st.tuples(st.sampled_from(["", "k="]), inner, st.sampled_from(["", " /* c */"])), max_size=3).map(
+        st.lists(st.tuples(st.sampled_from(["", "k=", "k = ", "k =", "k.x=", "k== "]), inner,
+                           st.sampled_from(["", " /* c */", " && x", " ", "|y"])), max_size=3).map(
             lambda kvc: "{" + ", ".join(k + v + c for k, v, c in kvc) + "}"),
         st.tuples(st.sampled_from(["flags=", "child_stack="]), inner).map("".join),
     ),

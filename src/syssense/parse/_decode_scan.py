@@ -946,23 +946,81 @@ def _fgroup(d, i, e, out, op, tmp, in_array):
 
 
 @njit(cache=True, nogil=True)
-def _raw_end(d, i, e, close):
-    """``_Parser._raw_from``: an element of ``[A-Za-z0-9_|=+*-]`` holding ``=``, ``+`` or ``*``
-    (so ``_primary`` gives up on it) up to ``, ``, ``close`` or the end; its end or -1."""
-    j = i
-    sure = False
-    while j < e:
-        c = d[j]
-        if c == 44 or c == close:
+def _raw_expr(d, i, e, out, op, tmp):
+    """``_Parser``'s ``_Raw`` path for an element at ``d[i]``: names, numbers and calls with
+    plain arguments up to an operator ``_primary`` gives up on (``&& || == != = & ! + * % ^ -``),
+    then ``_raw_from``'s extent (to ``,`` or a closing bracket at depth 0). Returns (end of
+    the text, where the element stops) or (-1, -1) when unsure. ``out[op:]`` is scratch."""
+    p = i
+    trig = False
+    while p < e:
+        c = d[p]
+        if c == 32:
+            p += 1
+        elif _isalpha_(c):
+            j = p + 1
+            while j < e and _isword(d[j]):
+                j += 1
+            if j < e and (d[j] == 46 or d[j] == 60):
+                return -1, -1
+            if j < e and d[j] == 40:
+                j, _ = _fcall(d, p, j, e, out, op, tmp)
+                if j < 0:
+                    return -1, -1
+            p = j
+        elif _isdigit(c) or (c == 45 and p + 1 < e and _isdigit(d[p + 1])):
+            s = p + 1 if c == 45 else p
+            if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+                j = s + 2
+                while j < e and _ishex(d[j]):
+                    j += 1
+            else:
+                j = s
+                while j < e and _isdigit(d[j]):
+                    j += 1
+            if j < e and (d[j] == 46 or d[j] == 60):
+                return -1, -1
+            p = j
+        elif c == 124:
+            if p + 1 < e and d[p + 1] == 124:
+                trig = True
+                break
+            p += 1
+        elif c == 61:
+            if p + 1 < e and d[p + 1] == 62:  # "=>" is parsed, not given up on
+                return -1, -1
+            trig = True
             break
-        if c == 61 or c == 43 or c == 42:
-            sure = True
-        elif not (_isword(c) or c == 124 or c == 45):
-            return -1
-        j += 1
-    if not sure or j == i:
-        return -1
-    return j
+        elif c == 38 or c == 33 or c == 43 or c == 42 or c == 37 or c == 94 or c == 45:
+            trig = True
+            break
+        else:
+            return -1, -1
+    if not trig:
+        return -1, -1
+    depth = 0
+    p = i
+    last = i
+    while p < e:
+        c = d[p]
+        if c == 40:
+            depth += 1
+        elif c == 41 or c == 93 or c == 125:
+            if depth == 0:
+                break
+            if c != 41:
+                return -1, -1
+            depth -= 1
+        elif c == 44:
+            if depth == 0:
+                break
+        elif not (_isword(c) or c == 32 or c == 38 or c == 124 or c == 61 or c == 33 or c == 43 or c == 42
+                  or c == 37 or c == 94 or c == 45):
+            return -1, -1
+        if c != 32:
+            last = p + 1
+        p += 1
+    return last, p
 
 
 @njit(cache=True, nogil=True)
@@ -991,7 +1049,14 @@ def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
         if c == 123 and allow_struct:
             p, op = _fstruct(d, p, e, out, op, tmp, ks, kl)
         elif _prim_start(c):
-            p, op = _fgroup(d, p, e, out, op, tmp, True)
+            v0 = op
+            q, op = _fgroup(d, p, e, out, op, tmp, True)
+            if q < 0 or not (q < e and (d[q] == 93 or d[q] == 44)):
+                te, q = _raw_expr(d, p, e, out, v0, tmp)
+                if te < 0:
+                    return -1, op
+                op = _put_raw(d, p, te, out, v0)
+            p = q
         else:
             return -1, op
         if p < 0:
@@ -1032,6 +1097,11 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
             k = p + 1
             while k < e and _isword(d[k]):
                 k += 1
+            m = k
+            while m < e and d[m] == 32:
+                m += 1
+            if m > k and m + 1 < e and d[m] == 61 and d[m + 1] != 61 and d[m + 1] != 62:
+                return -1, op  # "a = 1": a key for Python too; not written here
             if k + 1 < e and d[k] == 61 and d[k + 1] != 61 and d[k + 1] != 62:
                 keyed = True
                 if d[p] == 95:
@@ -1089,11 +1159,11 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 op += 1
             elif _prim_start(c):
                 q, op = _fgroup(d, p, e, out, op, tmp, False)
-                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44 or d[q] == 32)):
-                    q = _raw_end(d, p, e, 125)
-                    if q < 0:
+                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44 or (d[q] == 32 and q + 1 < e and d[q + 1] == 47))):
+                    te, q = _raw_expr(d, p, e, out, v0, tmp)
+                    if te < 0:
                         return -1, op
-                    op = _put_raw(d, p, q, out, v0)
+                    op = _put_raw(d, p, te, out, v0)
                 p = q
             else:
                 return -1, op
@@ -1167,10 +1237,10 @@ def _full(d, a, b, out, op, tmp, ks, kl):
         elif _prim_start(c):
             q, op = _fgroup(d, p, b, out, op, tmp, False)
             if q < 0 or not (q == b or d[q] == 44 or (d[q] == 32 and q + 1 < b and d[q + 1] == 47)):
-                q = _raw_end(d, p, b, 0)
-                if q < 0:
+                te, q = _raw_expr(d, p, b, out, v0, tmp)
+                if te < 0:
                     return -1
-                op = _put_raw(d, p, q, out, v0)
+                op = _put_raw(d, p, te, out, v0)
             p = q
         else:
             return -1
