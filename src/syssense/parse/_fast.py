@@ -1042,7 +1042,11 @@ class _RowStore:
         self.n = 0
         self.cap = max(cap, 1024)
         self.cols = {k: np.empty(self.cap, t) for k, t in (*_ROW_FIELDS.items(), ("sys", np.int32),
-                                                           ("err", np.int32), ("blk", np.int32))}
+                                                           ("err", np.int32), ("blk", np.int32),
+                                                           ("partner", np.int64))}
+        from . import _scan
+
+        self.pairer = _scan.HalfPairer()  # halves are paired as the rows arrive
         self.names: dict[str, dict[bytes, int]] = {"sys": {}, "err": {}}
         self.hard_rows: list[np.ndarray] = []
         self.hard_text: list[str | None] = []
@@ -1065,6 +1069,9 @@ class _RowStore:
             lmap = np.array([names.setdefault(nm, len(names)) for nm in res.pop(k + "_names")] + [-1], np.int32)
             self.cols[k][sl] = lmap[res.pop(k)]
         self.cols["blk"][sl] = self.blocks
+        self.cols["partner"][sl] = -1
+        c = self.cols
+        self.pairer.feed(c["kind"], c["pid"], c["pid_ok"], c["sys"], c["partner"], self.n, self.n + m)
         hard, texts = res.pop("fd_hard")
         self.hard_rows.append(hard + self.n)
         self.hard_text.extend(texts)
@@ -1075,16 +1082,13 @@ class _RowStore:
 class _Rows:
     """The fast rows of all blocks as flat arrays (line order), with the log's bytes."""
 
-    def __init__(self, store: _RowStore, blocks: list[dict[str, Any]], arena: np.ndarray | None,
-                 pool: ThreadPoolExecutor) -> None:
-        from . import _scan
+    def __init__(self, store: _RowStore, blocks: list[dict[str, Any]], arena: np.ndarray | None) -> None:
 
         n = self.n = store.n
-        for k in (*_ROW_FIELDS, "sys", "err", "blk"):  # R holds the only reference
+        for k in (*_ROW_FIELDS, "sys", "err", "blk", "partner"):  # R holds the only reference
             setattr(self, k, store.cols.pop(k)[:n])
         self.sys_names = [nm.decode() for nm in store.names["sys"]]
         self.err_names = [nm.decode() for nm in store.names["err"]]
-        self.partner = pool.submit(_scan.pair_halves, self.kind, np.where(self.pid_ok, self.pid, -1), self.sys)
         if arena is not None and all("at" in b for b in blocks):
             self.buf, self.base = arena, np.array([b["at"] for b in blocks], np.int64)
         else:  # a block was re-encoded (invalid UTF-8): one buffer of the blocks' bytes
@@ -1227,12 +1231,12 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     from . import _scan
     from .strace import events_to_table
 
-    R = _Rows(store, blocks, arena.buf if arena is not None else None, pool)
+    R = _Rows(store, blocks, arena.buf if arena is not None else None)
     if arena is not None:
         arena.buf = None  # type: ignore[assignment]  # R holds it until the string columns are made
     for b in blocks:  # R holds what is still needed
         b.clear()
-    partner = R.partner.result()
+    partner = R.partner
     if R.n == 0:
         return _assemble([], slow, parser)
     schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])

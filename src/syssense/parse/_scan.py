@@ -720,36 +720,33 @@ def _slot(key, mask):
 
 
 @njit(cache=True, nogil=True)
-def _pair_halves(kind, key, code):
-    """Partner of every ``<unfinished ...>`` (kind 2) / ``<... resumed>`` (kind 3) row.
+def _pair_range(kind, pid, pid_ok, code, partner, lo, hi, tkey, tval, used):
+    """Pair the halves of rows ``lo:hi`` (line order), continuing from the state ``tkey``,
+    ``tval`` (an open-addressing table pid -> last half row) and ``used``.
 
-    Rows are in line order. A resumed row belongs to the last half seen for its key (pid)
-    when that half is an unfinished call of the same name (code); -1: no partner. Same
-    result as sorting the halves by (pid, line) and pairing neighbours.
+    A resumed row (kind 3) belongs to the last half seen for its pid (-1 when the line
+    has none) when that half is an unfinished call (kind 2) of the same name (code): both
+    get the other's row in ``partner``. Same result as sorting the halves by (pid, line)
+    and pairing neighbours. Returns the (possibly grown) table and ``used``.
     """
-    n = len(kind)
-    partner = np.full(n, -1, np.int64)
-    size = 1024
+    size = len(tkey)
     mask = size - 1
-    tkey = np.zeros(size, np.int64)
-    tval = np.full(size, -1, np.int64)
-    used = 0
-    for i in range(n):
+    for i in range(lo, hi):
         k = kind[i]
         if k != 2 and k != 3:
             continue
-        pk = key[i]
-        s = _slot(pk, mask)
-        while tval[s] >= 0 and tkey[s] != pk:
-            s = (s + 1) & mask
-        j = tval[s]
+        pk = pid[i] if pid_ok[i] else -1
+        sl = _slot(pk, mask)
+        while tval[sl] >= 0 and tkey[sl] != pk:
+            sl = (sl + 1) & mask
+        j = tval[sl]
         if k == 3 and j >= 0 and kind[j] == 2 and code[j] == code[i]:
             partner[j] = i
             partner[i] = j
         if j < 0:
             used += 1
-            tkey[s] = pk
-        tval[s] = i
+            tkey[sl] = pk
+        tval[sl] = i
         if 2 * used > size:  # grow: rehash the live entries
             size2 = size * 2
             mask2 = size2 - 1
@@ -763,12 +760,28 @@ def _pair_halves(kind, key, code):
                     tkey2[s2] = tkey[t]
                     tval2[s2] = tval[t]
             size, mask, tkey, tval = size2, mask2, tkey2, tval2
-    return partner
+    return tkey, tval, used
+
+
+class HalfPairer:
+    """Incremental :func:`_pair_range`: feed rows block by block (``partner`` is filled in
+    place; pass the current arrays each time, they may have been reallocated)."""
+
+    def __init__(self) -> None:
+        self.tkey = np.zeros(1024, np.int64)
+        self.tval = np.full(1024, -1, np.int64)
+        self.used = 0
+
+    def feed(self, kind, pid, pid_ok, code, partner, lo: int, hi: int) -> None:
+        self.tkey, self.tval, self.used = _pair_range(kind, pid, pid_ok, code, partner, lo, hi,
+                                                      self.tkey, self.tval, self.used)
 
 
 def pair_halves(kind: np.ndarray, key: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """Partner row of each unfinished/resumed half (-1: none); see :func:`_pair_halves`."""
-    return _pair_halves(kind, key, code)
+    """Partner row of each unfinished/resumed half (-1: none); ``key`` is the pid (-1: none)."""
+    partner = np.full(len(kind), -1, np.int64)
+    HalfPairer().feed(kind, key, np.ones(len(kind), np.bool_), code, partner, 0, len(kind))
+    return partner
 
 
 @njit(cache=True, nogil=True)
