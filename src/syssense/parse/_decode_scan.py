@@ -1,15 +1,18 @@
 """Compiled column decoder: strace argument lists -> the JSON text of :func:`decode_args_json`.
 
 :func:`decode_rows` walks an Arrow string column (offsets + data bytes) and writes, for each
-row, exactly the JSON text the Python decoder (``decode.decode_args_json``) produces, for
-the shapes of its flat fast path (``decode._flat``): integers (decimal, hex, C octal,
-negative), ``NULL``, strings with C escapes and ``...`` truncation (non-UTF-8 bytes as
-``\\xNN``), named constants, flag sets ``A|B|0x10``, descriptors with ``-y`` paths
-(``3</etc/passwd>``, ``AT_FDCWD</tmp>``, ``3<pipe:[42]>``) and one-level structs
-``{k=v, ..., ...}``. The moment a row holds anything else (brackets, comments, control or
-non-ASCII bytes, numbers too large for 60 bits, duplicate struct keys) the row is flagged
-``fallback`` and the caller decodes it with the Python decoder, which stays the
-specification. If numba cannot be imported, :data:`AVAILABLE` is False.
+row, exactly the JSON text the Python decoder (``decode.decode_args_json``, the
+specification) produces. It follows ``decode._decode`` step by step: the ``_NEEDS_FULL``
+probe, then the flat path (``decode._flat``: integers in every base, ``NULL``, strings with
+C escapes and ``...`` truncation, names, flag sets, descriptors with ``-y`` paths, one-level
+structs), else a subset of ``decode._Parser`` (arrays, ``~[...]``, structs holding arrays,
+comments after values, calls with plain arguments, the ``_Raw`` text of expressions). The
+moment a row holds anything else (control or non-ASCII bytes, floats, nested calls, numbers
+wider than 60 bits, repeated struct keys, ...) the row is flagged ``fallback`` and the caller
+decodes it with the Python decoder.
+
+:func:`jsonl_rows` joins per-column JSON texts into JSON Lines (``parse --format jsonl``).
+If numba cannot be imported, :data:`AVAILABLE` is False and callers use Python/Arrow.
 """
 
 from __future__ import annotations

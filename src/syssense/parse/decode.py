@@ -27,6 +27,10 @@ anything else (``a && b == 0``)       the text itself, as a string
 
 Bytes that are not UTF-8 stay visible as ``\\xNN`` escapes. Decoding never raises: text
 that does not parse comes back as strings.
+
+:func:`decode_args_column` does the same for a whole Arrow column at once (the JSON text of
+every row); large columns go through a compiled transpiler (``_decode_scan``) that falls
+back to this module's decoder for any row it is not sure of.
 """
 
 from __future__ import annotations
