@@ -1256,6 +1256,7 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     del sel
     s = partner[p]
     del partner
+    R.drop("partner")
     # -- the other rows: halves still alone, rows joined in Python, the line grammar's events
     others = []
     n_u = u_left.num_rows
