@@ -70,6 +70,22 @@ def test_pair_halves_equals_the_sorting_pairing_on_random_rows() -> None:
         assert ((got >= 0) == ((kind != 1) & (got >= 0))).all()
 
 
+def test_pairing_fed_block_by_block_equals_pairing_at_once() -> None:
+    """The pairing state (pid -> last half) carries across blocks and grows with live pids."""
+    rng = np.random.default_rng(11)
+    n = 30000
+    kind = rng.choice(np.array([1, 2, 3], np.int8), n, p=[0.2, 0.4, 0.4])
+    pid = rng.integers(0, 4000, n).astype(np.int64)
+    ok = rng.random(n) > 0.01  # a few lines without a pid: their own key
+    code = rng.integers(0, 3, n).astype(np.int32)
+    partner = np.full(n, -1, np.int64)
+    pairer = _scan.HalfPairer()
+    for lo in range(0, n, 700):
+        pairer.feed(kind, pid, ok, code, partner, lo, min(n, lo + 700))
+    assert len(pairer.tval) > 1024  # grew while holding live entries
+    assert (partner == _ref_pairs(kind, np.where(ok, pid, -1), code)).all()
+
+
 def test_intern_codes_in_first_appearance_order() -> None:
     buf = np.frombuffer(b"readwriteread_x", np.uint8)
     a = np.array([0, 4, -1, 9, 0], np.int64)

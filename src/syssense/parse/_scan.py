@@ -722,15 +722,15 @@ def _slot(key, mask):
 @njit(cache=True, nogil=True)
 def _pair_range(kind, pid, pid_ok, code, partner, lo, hi, tkey, tval, used):
     """Pair the halves of rows ``lo:hi`` (line order), continuing from the state ``tkey``,
-    ``tval`` (an open-addressing table pid -> last half row) and ``used``.
+    ``tval`` (an open-addressing table pid -> last half row; the caller keeps it at most
+    half full) and ``used`` (its live entries, returned updated).
 
     A resumed row (kind 3) belongs to the last half seen for its pid (-1 when the line
     has none) when that half is an unfinished call (kind 2) of the same name (code): both
     get the other's row in ``partner``. Same result as sorting the halves by (pid, line)
-    and pairing neighbours. Returns the (possibly grown) table and ``used``.
+    and pairing neighbours.
     """
-    size = len(tkey)
-    mask = size - 1
+    mask = len(tkey) - 1
     for i in range(lo, hi):
         k = kind[i]
         if k != 2 and k != 3:
@@ -747,20 +747,23 @@ def _pair_range(kind, pid, pid_ok, code, partner, lo, hi, tkey, tval, used):
             used += 1
             tkey[sl] = pk
         tval[sl] = i
-        if 2 * used > size:  # grow: rehash the live entries
-            size2 = size * 2
-            mask2 = size2 - 1
-            tkey2 = np.zeros(size2, np.int64)
-            tval2 = np.full(size2, -1, np.int64)
-            for t in range(size):
-                if tval[t] >= 0:
-                    s2 = _slot(tkey[t], mask2)
-                    while tval2[s2] >= 0:
-                        s2 = (s2 + 1) & mask2
-                    tkey2[s2] = tkey[t]
-                    tval2[s2] = tval[t]
-            size, mask, tkey, tval = size2, mask2, tkey2, tval2
-    return tkey, tval, used
+    return used
+
+
+@njit(cache=True, nogil=True)
+def _pair_rehash(tkey, tval, size):
+    """The table's live entries in a table of ``size`` slots."""
+    mask = size - 1
+    tkey2 = np.zeros(size, np.int64)
+    tval2 = np.full(size, -1, np.int64)
+    for t in range(len(tkey)):
+        if tval[t] >= 0:
+            s2 = _slot(tkey[t], mask)
+            while tval2[s2] >= 0:
+                s2 = (s2 + 1) & mask
+            tkey2[s2] = tkey[t]
+            tval2[s2] = tval[t]
+    return tkey2, tval2
 
 
 class HalfPairer:
@@ -773,8 +776,14 @@ class HalfPairer:
         self.used = 0
 
     def feed(self, kind, pid, pid_ok, code, partner, lo: int, hi: int) -> None:
-        self.tkey, self.tval, self.used = _pair_range(kind, pid, pid_ok, code, partner, lo, hi,
-                                                      self.tkey, self.tval, self.used)
+        # room for every half of the range being a new pid (the table stays at most half full)
+        need = 2 * (self.used + int(np.count_nonzero(kind[lo:hi] >= 2)))
+        if need > len(self.tval):
+            size = len(self.tval)
+            while size < need:
+                size *= 2
+            self.tkey, self.tval = _pair_rehash(self.tkey, self.tval, size)
+        self.used = _pair_range(kind, pid, pid_ok, code, partner, lo, hi, self.tkey, self.tval, self.used)
 
 
 def pair_halves(kind: np.ndarray, key: np.ndarray, code: np.ndarray) -> np.ndarray:
