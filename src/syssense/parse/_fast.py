@@ -1172,22 +1172,26 @@ def _other_strings(col: pa.ChunkedArray, pos: np.ndarray) -> tuple[np.ndarray, .
     return a, b, data, pos
 
 
-def _numbers(values: np.ndarray, ok: np.ndarray | None, typ: pa.DataType, n: int, pos_f: np.ndarray | None,
-             other: pa.ChunkedArray | None, pos_o: np.ndarray | None) -> pa.Array:
-    """A fixed-width column: fast values at ``pos_f``, the other rows' values at ``pos_o``."""
-    if other is None or pos_o is None or len(pos_o) == 0:
-        return pa.array(values, typ, mask=None if ok is None or ok.all() else ~ok)
-    out = np.zeros(n, values.dtype)
-    valid = np.ones(n, bool)
-    out[pos_f] = values
-    if ok is not None:
-        valid[pos_f] = ok
-    oc = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
-    if oc.type != typ:
-        oc = pc.cast(oc, typ)
-    valid[pos_o] = np.asarray(oc.is_valid())
-    out[pos_o] = np.asarray(oc.fill_null(False if typ == pa.bool_() else 0)).astype(values.dtype)
-    return pa.array(out, typ, mask=None if valid.all() else ~valid)
+def _column(src: np.ndarray, ok: np.ndarray | None, idx: np.ndarray, typ: pa.DataType, n: int,
+            pos_f: np.ndarray | None, other: pa.ChunkedArray | None, pos_o: np.ndarray | None) -> pa.Array:
+    """A fixed-width column: ``src[idx]`` (valid where ``ok[idx]``) at ``pos_f``, the other
+    rows' values at ``pos_o``; one compiled pass, the validity bitmap packed directly."""
+    from . import _scan
+
+    out = np.empty(n, src.dtype)
+    valid = np.empty(n, np.bool_)
+    _scan.take_place(src, ok, idx, pos_f, out, valid)
+    if other is not None and pos_o is not None and len(pos_o):
+        oc = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
+        if oc.type != typ:
+            oc = pc.cast(oc, typ)
+        valid[pos_o] = np.asarray(oc.is_valid())
+        out[pos_o] = np.asarray(oc.fill_null(False if typ == pa.bool_() else 0)).astype(src.dtype)
+    nulls = n - int(np.count_nonzero(valid))
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    if typ == pa.bool_():
+        return pa.array(out, typ, mask=~valid if nulls else None)
+    return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(out)], null_count=nulls)
 
 
 def _dictionary(fast_codes: np.ndarray, names: list[str], n: int, pos_f: np.ndarray | None,
@@ -1333,25 +1337,24 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     del fq, extra, extra_s, extra_p
     # the fixed-width columns meanwhile (their inputs go as they are used)
     cols["seq"] = pa.array(np.arange(n, dtype=np.int64))
-    cols["line"] = _numbers(line_f, None, pa.int64(), n, pos_f, ocol("line"), pos_o)
     del line_f
+    cols["line"] = _column(R.line, None, p, pa.int64(), n, pos_f, ocol("line"), pos_o)
     R.drop("line")
-    pid_ok = R.pid_ok[p]
-    pid_v = R.pid[p]
+    pid_src, pid_ok = R.pid, R.pid_ok
     R.drop("pid", "pid_ok")
     if parser.default_pid is not None:
-        pid_v = np.where(pid_ok, pid_v, parser.default_pid)
-        pid_ok = None
-    cols["pid"] = _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("pid"), pos_o)
-    cols["tid"] = cols["pid"] if oth is None else _numbers(pid_v, pid_ok, pa.int64(), n, pos_f, ocol("tid"), pos_o)
-    del pid_v, pid_ok
-    cols["ts"] = _numbers(R.ts[p], R.ts_ok[p], pa.float64(), n, pos_f, ocol("ts"), pos_o)
+        pid_src, pid_ok = np.where(pid_ok, pid_src, parser.default_pid), None
+    cols["pid"] = _column(pid_src, pid_ok, p, pa.int64(), n, pos_f, ocol("pid"), pos_o)
+    cols["tid"] = cols["pid"] if oth is None else _column(pid_src, pid_ok, p, pa.int64(), n, pos_f,
+                                                           ocol("tid"), pos_o)
+    del pid_src, pid_ok
+    cols["ts"] = _column(R.ts, R.ts_ok, p, pa.float64(), n, pos_f, ocol("ts"), pos_o)
     R.drop("ts", "ts_ok")
     cols["syscall"] = _dictionary(R.sys[p], R.sys_names, n, pos_f, ocol("syscall"), pos_o)
-    cols["ret"] = _numbers(R.ret[q], R.ret_ok[q], pa.int64(), n, pos_f, ocol("ret"), pos_o)
+    cols["ret"] = _column(R.ret, R.ret_ok, q, pa.int64(), n, pos_f, ocol("ret"), pos_o)
     R.drop("ret", "ret_ok")
     cols["errno"] = _dictionary(R.err[q], R.err_names, n, pos_f, ocol("errno"), pos_o)
-    cols["duration"] = _numbers(R.dur[q], R.dur_ok[q], pa.float64(), n, pos_f, ocol("duration"), pos_o)
+    cols["duration"] = _column(R.dur, R.dur_ok, q, pa.float64(), n, pos_f, ocol("duration"), pos_o)
     R.drop("dur", "dur_ok", "sys", "err", "kind")
     cols["ret_path"] = R.strings("rpath", q, None, pos_f, n, other_str("ret_path"))
     cols["note"] = R.strings("note", q, None, pos_f, n, other_str("note"))
@@ -1362,7 +1365,6 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     _release()
     del R
     cols["kind"] = _dictionary(np.zeros(nf, np.int32), ["syscall"], n, pos_f, ocol("kind"), pos_o)
-    empty_f = np.zeros(nf, np.int32)
     for name in ("unfinished", "stack", "raw", "nr", "ip", "comm"):
         typ = schema.field(name).type
         if oth is None or oth.column(name).null_count == oth.num_rows:
@@ -1371,8 +1373,9 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
             a, b, data = _spans_of(oth.column(name))
             cols[name] = _scan.string_chunks(*_place_strings(a, b, data, pos_o, n))
         else:
-            cols[name] = _numbers(empty_f.astype(np.bool_ if typ == pa.bool_() else np.int64),
-                                  np.zeros(nf, bool), typ, n, pos_f, oth.column(name), pos_o)
+            dt = np.bool_ if typ == pa.bool_() else np.int64  # fast rows: null
+            cols[name] = _column(np.zeros(1, dt), np.zeros(1, bool), np.zeros(nf, np.int64), typ, n, pos_f,
+                                 oth.column(name), pos_o)
     table = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
     if parser.orphan_continuations:
         table = _attach_continuations(table, parser.orphan_continuations, halves)

@@ -1010,3 +1010,25 @@ def gather_fd_json(buf, base, blk, fa, lt, gt, q, pos=None, n_out=None, other=No
     data = np.empty(offs[n_out], np.uint8)
     _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, offs, data)
     return string_chunks(offs, valid, data)
+
+
+@njit(cache=True, nogil=True)
+def _take_place(src, ok, idx, pos, out, valid):
+    """``out[pos[i]] = src[idx[i]]``, ``valid[pos[i]] = ok[idx[i]]`` (all valid when ``ok``
+    is empty; ``pos`` empty: position ``i``), in one pass."""
+    has_pos = len(pos) > 0
+    has_ok = len(ok) > 0
+    for i in range(len(idx)):
+        o = pos[i] if has_pos else i
+        r = idx[i]
+        out[o] = src[r]
+        valid[o] = ok[r] if has_ok else True
+
+
+_EMPTY_BOOL = np.zeros(0, np.bool_)
+
+
+def take_place(src: np.ndarray, ok: np.ndarray | None, idx: np.ndarray, pos: np.ndarray | None,
+               out: np.ndarray, valid: np.ndarray) -> None:
+    """One-pass gather of a fixed-width column and its validity into output positions."""
+    _take_place(src, _EMPTY_BOOL if ok is None else ok, idx, _EMPTY_I64 if pos is None else pos, out, valid)
