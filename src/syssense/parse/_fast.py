@@ -1121,13 +1121,10 @@ class _Rows:
         from . import _scan
 
         q = q.copy()
-        hit = np.flatnonzero(q >= 0)
-        if len(self.fd_hard_rows):
-            k = np.searchsorted(self.fd_hard_rows, q[hit])
-            k = np.minimum(k, len(self.fd_hard_rows) - 1)
-            hit = hit[self.fd_hard_rows[k] == q[hit]]
-        else:
-            hit = hit[:0]
+        # hard rows: no decoding span (fd_a < 0) but a JSON from the line grammar (fd_ok)
+        qc = np.maximum(q, 0)
+        hit = np.flatnonzero((q >= 0) & self.fd_ok[qc] & (self.fd_a[qc] < 0))
+        del qc
         texts = pa.array([self.fd_hard_text[j] for j in np.searchsorted(self.fd_hard_rows, q[hit]).tolist()],
                          pa.string())
         q[hit] = -1

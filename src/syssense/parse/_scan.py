@@ -944,10 +944,11 @@ def _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_pos, offs, val
         if r >= 0 and fa[r] >= 0:
             x = base[blk[r]]
             m = 8 + (lt[r] - fa[r]) + (gt[r] - lt[r] - 1)
+            esc = 0
             for t in range(x + lt[r] + 1, x + gt[r]):
                 c = buf[t]
-                if c == 92 or c == 34:
-                    m += 1
+                esc += (c == 92) | (c == 34)
+            m += esc
             v = True
         offs[o + 1] = m
         valid[o] = v
@@ -983,13 +984,19 @@ def _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, o
         data[p + 2] = 32
         data[p + 3] = 34
         p += 4
-        for t in range(x + lt[r] + 1, x + gt[r]):
-            c = buf[t]
-            if c == 92 or c == 34:
-                data[p] = 92
+        m = np.int64(gt[r] - lt[r] - 1)
+        end = offs[(pos[i] if has_pos else i) + 1]
+        if end - p == m + 2:  # no character to escape: one copy
+            _memcpy(data, p, buf, x + lt[r] + 1, m)
+            p += m
+        else:
+            for t in range(x + lt[r] + 1, x + gt[r]):
+                c = buf[t]
+                if c == 92 or c == 34:
+                    data[p] = 92
+                    p += 1
+                data[p] = c
                 p += 1
-            data[p] = c
-            p += 1
         data[p] = 34
         data[p + 1] = 125
     for k in range(len(o_pos)):
