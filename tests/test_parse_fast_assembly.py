@@ -113,6 +113,22 @@ def test_gather_rows_joins_spans_and_places_other_strings() -> None:
     assert _scan.gather_rows(buf, base, blk, a2, b, np.array([2, 0], np.int64)).to_pylist() == [None, "ABC"]
 
 
+def test_fd_json_written_from_spans_equals_the_line_grammar() -> None:
+    from syssense.parse._stream import fd_paths_json
+
+    texts = ['3</tmp/q\\"uote>, "x", 1', "AT_FDCWD</a b>, 0", "5<pipe:[12]>", "x", '1</back\\\\slash>']
+    raw = "".join(texts).encode()
+    b = np.cumsum([len(t.encode()) for t in texts]).astype(np.int32)
+    a = np.concatenate([[0], b[:-1]]).astype(np.int32)
+    buf = np.frombuffer(raw, np.uint8)
+    code, fa, lt, gt = _scan.fd_spans(buf, a, b)
+    rows = np.arange(len(texts), dtype=np.int64)
+    got = _scan.gather_fd_json(buf, np.zeros(1, np.int64), np.zeros(len(texts), np.int32), fa, lt, gt,
+                               rows).to_pylist()
+    assert got == [fd_paths_json(t) for t in texts]
+    assert got[4] is not None and got[4].count("\\") == 4  # the path's two backslashes, escaped
+
+
 def test_string_chunks_split_at_the_limit() -> None:
     offs = np.array([0, 3, 3, 7, 9], np.int64)
     valid = np.array([True, False, True, True])
