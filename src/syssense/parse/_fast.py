@@ -507,11 +507,12 @@ def _process_block_scan(data: bytes | np.ndarray, modes: tuple[int, int]) -> dic
     out["ret_ok"] = ret_ok[rows]
     spr = sp[rows]
     del sp
-    out["sys"], out["sys_names"] = _scan.intern(buf, np.where(fast, spr[:, 2], -1), spr[:, 3])
-    out["err"], out["err_names"] = _scan.intern(buf, np.where(fast, spr[:, 8], -1), spr[:, 9])
-    for key, col in (("args", 4), ("rpath", 6), ("note", 10)):
-        out[key + "_a"] = np.where(fast, spr[:, col], -1).astype(np.int32)
-        out[key + "_b"] = spr[:, col + 1].astype(np.int32)
+    kr = out["kind"]
+    out["sys"], out["sys_names"] = _scan.intern_rows(buf, spr, kr, 2, 3)
+    out["err"], out["err_names"] = _scan.intern_rows(buf, spr, kr, 8, 9)
+    six = _scan.row_spans(spr, kr)
+    for k, key in enumerate(("args_a", "args_b", "rpath_a", "rpath_b", "note_a", "note_b")):
+        out[key] = six[k]
     # -y decodings as spans (the JSON is written once, in the final gather); argument
     # lists with several decodings (or an odd shape) get the line grammar's JSON here
     code, out["fd_a"], out["fd_lt"], out["fd_gt"] = _scan.fd_spans(buf, out["args_a"], out["args_b"])

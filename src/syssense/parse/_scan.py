@@ -1039,3 +1039,43 @@ def take_place(src: np.ndarray, ok: np.ndarray | None, idx: np.ndarray, pos: np.
                out: np.ndarray, valid: np.ndarray) -> None:
     """One-pass gather of a fixed-width column and its validity into output positions."""
     _take_place(src, _EMPTY_BOOL if ok is None else ok, idx, _EMPTY_I64 if pos is None else pos, out, valid)
+
+
+@njit(cache=True, nogil=True)
+def _row_spans(sp, kind):
+    """int32 (a, b) pairs of the argument, return-path and note spans of the scanner's
+    rows (``a = -1`` on lines it left to the line grammar), in one pass."""
+    n = len(kind)
+    out = np.empty((6, n), np.int32)
+    for i in range(n):
+        fast = kind[i] != 0
+        out[0, i] = sp[i, 4] if fast else -1
+        out[1, i] = sp[i, 5]
+        out[2, i] = sp[i, 6] if fast else -1
+        out[3, i] = sp[i, 7]
+        out[4, i] = sp[i, 10] if fast else -1
+        out[5, i] = sp[i, 11]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _intern_rows(buf, sp, kind, ca, cb):
+    """:func:`_intern` over span columns ``ca``/``cb`` of the scanner's rows (kind 0: -1)."""
+    n = len(kind)
+    a = np.empty(n, np.int64)
+    b = np.empty(n, np.int64)
+    for i in range(n):
+        a[i] = sp[i, ca] if kind[i] != 0 else -1
+        b[i] = sp[i, cb]
+    return _intern(buf, a, b)
+
+
+def row_spans(sp: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """(6, n) int32: args a, b; ret_path a, b; note a, b (see :func:`_row_spans`)."""
+    return _row_spans(sp, kind)
+
+
+def intern_rows(buf: np.ndarray, sp: np.ndarray, kind: np.ndarray, ca: int, cb: int) -> tuple[np.ndarray, list[bytes]]:
+    """(codes, names) of span columns ``ca``/``cb`` of the scanner's rows (see :func:`intern`)."""
+    codes, ra, rb = _intern_rows(buf, sp, kind, ca, cb)
+    return codes, [bytes(buf[x:y]) for x, y in zip(ra.tolist(), rb.tolist(), strict=True)]
