@@ -1463,28 +1463,6 @@ def _release() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _trim() -> None:
-    """Hand freed C-heap memory back to the system (glibc ``malloc_trim``; no-op elsewhere).
-
-    The blocks' scratch arrays (freed) sit between the arrays a block keeps, so the heap
-    holds ~1.5x what is live when the blocks are done; trimming before the assembly keeps
-    the peak down.
-    """
-    global _LIBC
-    if _LIBC is None:
-        try:
-            import ctypes
-
-            _LIBC = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC(0)
-
-
-_LIBC: Any = None
-
-
 def _cast_fast(t: pa.Table) -> pa.Table:
     cols = {}
     for f in t.schema:
