@@ -1,19 +1,22 @@
-"""Column-wise strace parsing: large chunks, NumPy positions, Arrow (RE2) kernels.
+"""Column-wise strace parsing: large blocks, compiled scanning, one gather per column.
 
-A log is read in blocks of a few megabytes. Each block is split into lines without a
-Python object per line (NumPy finds the newlines; an Arrow string array is laid over the
-block's bytes). The prefix of every line (pid, timestamp, call name) is pulled out by one
-small RE2 regex built for the log's shape (strace prints the same prefix on every line);
-the return part is located with NumPy (the last ``" = "`` of the line and the ``)`` before
-it) and parsed by a second small regex over those short tails. Arguments are sliced out
-of the block by offsets, never copied line by line.
+A log whose prefix shape the compiled scanner covers (``[pid] [-ttt time] name(`` ...) and
+that is big enough to pay for loading numba is read into one buffer (:class:`_Arena`) and
+parsed in blocks of whole lines by two threads (:func:`_process_block_scan`, compiled,
+no GIL): every line is classified (complete call, ``<unfinished ...>``, ``<... resumed>``
+or "other") and its fields become numbers and byte spans. The main thread copies each
+block's rows into one row store and pairs the halves as they arrive (a resumption belongs
+to the last half its pid printed); :func:`_assemble_scan` then builds every column of the
+events table once, in start-line order, straight from the log's bytes.
 
-Complete calls and ``<unfinished ...>`` / ``<... resumed>`` halves are handled here; the
-halves are paired per process at the end of the file (a resumption belongs to the last
-unfinished call of its pid). Every other line (signals, exits, attach/detach, ``-k``
+Other shapes (and every log when numba is missing) take the earlier path: the prefix of
+every line is pulled out by one small RE2 regex built for the log's shape, the return part
+is located with NumPy and parsed by a second regex, blocks become Arrow tables and the
+halves are joined with Arrow takes (:func:`_process_block`, :func:`_assemble`).
+
+In both, every line the fast path does not accept (signals, exits, attach/detach, ``-k``
 stacks, summary tables, anything odd) goes to the line grammar of :mod:`._stream`, in
-order, so both paths share one definition of the format. Blocks are processed by two
-threads (Arrow and NumPy release the GIL).
+order, so both paths share one definition of the format.
 """
 
 from __future__ import annotations
