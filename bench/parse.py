@@ -11,8 +11,12 @@ Makes (once) a log of >= 1,000,000 lines by tracing a busy real workload with
   (numba) scanner, and once with the scanner switched off (the NumPy/RE2 path) for the
   speed-up it brings;
 * typed decoding: ``decode_args`` over the argument texts (cold cache);
-* peak memory of parse_strace (a fresh process, ru_maxrss minus the interpreter's), and
-  streaming memory (iter_strace_events over 10 % and 100 % of the log).
+* peak memory of parse_strace (a fresh process, VmHWM minus the interpreter's with the
+  compiled kernels loaded), and streaming memory (iter_strace_events over 10 % and 100 %
+  of the log).
+
+The reference and parse_strace are timed interleaved, best of three each, so both see
+the same load on a shared machine.
 
 Usage: python bench/parse.py [--lines N] [--log PATH]
 The machine is shared: figures vary with load; the ratio to the reference is the

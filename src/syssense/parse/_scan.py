@@ -7,9 +7,12 @@ fast path's regular expressions accepted (head ``[pid] [ts] name(`` / ``<... nam
 resumed>``; tail ``) = ret[<path>] [E.. (msg)] [(notes)...] [<dur>]``) and sends every
 other line to the line grammar, so both paths still share one definition of the format.
 
-:func:`gather` builds an Arrow string column (int32 offsets + bytes) from spans.
-If numba cannot be imported, :data:`AVAILABLE` is False and the caller keeps the
-NumPy/RE2 path.
+:func:`gather` builds an Arrow string column (int32 offsets + bytes) from spans. The
+assembly kernels below it intern names (:func:`intern_rows`), find ``-y`` decodings as spans
+(:func:`fd_spans`), pair unfinished and resumed halves block by block (:class:`HalfPairer`)
+and write every output column once (:func:`gather_rows`, :func:`gather_fd_json`,
+:func:`take_place`). If numba cannot be imported, :data:`AVAILABLE` is False and the
+caller keeps the NumPy/RE2 path.
 """
 
 from __future__ import annotations
