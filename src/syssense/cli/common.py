@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,7 +12,18 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False)
+#: Wide enough for the stats and leaderboard tables when output goes to a pipe or a file
+#: (rich would fold them to 80 columns there); a terminal or $COLUMNS sets its own width.
+PIPE_WIDTH = 140
+
+
+def _stdout_width() -> int | None:
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(stderr=False, width=_stdout_width())
 err_console = Console(stderr=True)
 
 where_option = click.option(
