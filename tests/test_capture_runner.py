@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,13 @@ def _alive(pid: int) -> bool:
         return False
     return state not in (b"Z", b"X")
 
+
+
+def _sigint_default() -> None:
+    """In the child: Ctrl-C's default action, as in a terminal. A shell's background job
+    (``nohup ... &``, some CI runners) starts with SIGINT ignored, Python keeps an inherited
+    ignore, and then the SIGINT these tests send would never reach syssense."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 def test_plain_run_keeps_log_and_metadata(tmp_path):
     out = tmp_path / "ls.out"
@@ -169,7 +177,8 @@ print("not interrupted")
 
 def test_ctrl_c_kills_tree_and_marks_run(tmp_path):
     log = tmp_path / "i.strace"
-    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPT_SCRIPT, str(log)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPT_SCRIPT, str(log)], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (log.exists() and "sleep" in log.read_text()):
         time.sleep(0.05)

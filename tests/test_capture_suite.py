@@ -54,6 +54,13 @@ def _manifest(d: Path) -> dict:
     return json.loads((d / "manifest.json").read_text())
 
 
+
+def _sigint_default() -> None:
+    """In the child: Ctrl-C's default action, as in a terminal. A shell's background job
+    (``nohup ... &``, some CI runners) starts with SIGINT ignored, Python keeps an inherited
+    ignore, and then the SIGINT these tests send would never reach syssense."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def test_recon_single_and_multi(tmp_path):
     out = tmp_path / "ds"
     res = run_scenarios(["recon-single", "recon-multi"], out, runs=1)
@@ -247,7 +254,7 @@ def test_cli_ctrl_c_keeps_dataset_readable(tmp_path):
     sc = _tiny(tmp_path, '["true", "sleep 30"]', name="long")
     out = tmp_path / "d"
     proc = subprocess.Popen([SYSSENSE, "run", str(sc), "-o", str(out), "--runs", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     log = out / "raw" / "long" / "single" / "run-1" / "02-sleep.strace"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (log.exists() and "nanosleep" in log.read_text()):
