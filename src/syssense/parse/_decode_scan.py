@@ -19,52 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
-    from numba import njit
-
-    AVAILABLE = True
-except Exception:  # numba missing or broken: the Python decoder is used instead
-    AVAILABLE = False
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(f):
-            return f
-
-        return wrap
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _isdigit(c):
-    return 48 <= c <= 57
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _isalpha_(c):
-    return (65 <= c <= 90) or (97 <= c <= 122) or c == 95
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _isword(c):
-    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _ishex(c):
-    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hexval(c):
-    if c <= 57:
-        return c - 48
-    if c <= 70:
-        return c - 55
-    return c - 87
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hexdigit(v):
-    return v + 48 if v < 10 else v + 87  # lowercase, as Python writes them
+from ._nb import AVAILABLE, _hexdigit, _hexval, _isalpha_, _isdigit, _ishex, _isword, njit  # noqa: F401 - AVAILABLE is part of this module's API
 
 
 @njit(cache=True, nogil=True)

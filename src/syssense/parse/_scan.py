@@ -21,13 +21,12 @@ import threading
 
 import numpy as np
 
+from ._nb import AVAILABLE, _isdigit, _ishex, _isword, njit
+
 try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
-    from numba import njit
     from numba.core import cgutils
     from numba.core import types as _nbt
     from numba.extending import intrinsic
-
-    AVAILABLE = True
 
     @intrinsic
     def _memcpy(typingctx, dst, doff, src, soff, n):  # noqa: ARG001 - numba's signature
@@ -45,12 +44,6 @@ try:  # pragma: no cover - exercised by the fallback test through AVAILABLE
 except Exception:  # numba missing or broken: the RE2 path is used instead
     AVAILABLE = False
 
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(f):
-            return f
-
-        return wrap
-
     def _memcpy(dst, doff, src, soff, n):  # type: ignore[no-redef]
         dst[doff : doff + n] = src[soff : soff + n]
 
@@ -61,21 +54,6 @@ TS_NONE, TS_NUM = 0, 1
 
 _UNF = np.frombuffer(b" <unfinished ...>", np.uint8).copy()
 _RESUMED = np.frombuffer(b" resumed>", np.uint8).copy()
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _isdigit(c):
-    return 48 <= c <= 57
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _isword(c):
-    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _ishex(c):
-    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
 
 
 _POW10 = np.array([10.0**k for k in range(23)])  # exact doubles
