@@ -562,54 +562,85 @@ def _fd_fast(buf, a, b):
     return _fd_one(buf, a, b)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fd_json_len(buf, f, lt, gt):
+    """Length of ``{"FD": "PATH"}`` for the decoding ``buf[f:lt]<buf[lt+1:gt]>`` (one more
+    byte for each ``\\`` or ``"`` of the path, escaped)."""
+    m = 8 + (lt - f) + (gt - lt - 1)
+    for t in range(lt + 1, gt):
+        c = buf[t]
+        m += (c == 92) | (c == 34)
+    return m
+
+
 @njit(cache=True, nogil=True)
-def _fd_paths(buf, a, b):
-    n = len(a)
-    code = np.zeros(n, np.int8)
-    fa = np.zeros(n, np.int64)
-    lt = np.zeros(n, np.int64)
-    gt = np.zeros(n, np.int64)
-    offs = np.zeros(n + 1, np.int32)
-    tot = 0
-    for k in range(n):
-        c, x, y, z = _fd_fast(buf, a[k], b[k])
-        code[k] = c
-        if c == 1:
-            fa[k] = x
-            lt[k] = y
-            gt[k] = z
-            m = 8 + (y - x) + (z - y - 1)
-            for t in range(y + 1, z):
-                if buf[t] == 92 or buf[t] == 34:
-                    m += 1
-            tot += m
-        offs[k + 1] = tot
-    data = np.empty(tot, np.uint8)
-    p = 0
-    for k in range(n):
-        if code[k] != 1:
-            continue
-        data[p] = 123
-        data[p + 1] = 34
-        p += 2
-        for t in range(fa[k], lt[k]):
-            data[p] = buf[t]
-            p += 1
-        data[p] = 34
-        data[p + 1] = 58
-        data[p + 2] = 32
-        data[p + 3] = 34
-        p += 4
-        for t in range(lt[k] + 1, gt[k]):
+def _put_fd_json(data, p, end, buf, f, lt, gt):
+    """Write ``{"FD": "PATH"}`` of the decoding ``buf[f:lt]<buf[lt+1:gt]>`` at ``data[p:end]``
+    (``end - p`` from :func:`_fd_json_len`)."""
+    data[p] = 123
+    data[p + 1] = 34
+    p += 2
+    m = np.int64(lt - f)
+    _memcpy(data, p, buf, f, m)
+    p += m
+    data[p] = 34
+    data[p + 1] = 58
+    data[p + 2] = 32
+    data[p + 3] = 34
+    p += 4
+    m = np.int64(gt - lt - 1)
+    if end - p == m + 2:  # no character to escape: one copy
+        _memcpy(data, p, buf, lt + 1, m)
+        p += m
+    else:
+        for t in range(lt + 1, gt):
             c = buf[t]
             if c == 92 or c == 34:
                 data[p] = 92
                 p += 1
             data[p] = c
             p += 1
-        data[p] = 34
-        data[p + 1] = 125
-        p += 2
+    data[p] = 34
+    data[p + 1] = 125
+
+
+@njit(cache=True, nogil=True)
+def _fd_spans(buf, a, b):
+    """Per argument span: (code, fd start, '<', '>') as :func:`_fd_one` (int32; code 0 none,
+    1 one decoding, 2 for the line grammar); the JSON is written later from these spans."""
+    n = len(a)
+    code = np.zeros(n, np.int8)
+    fa = np.full(n, -1, np.int32)
+    lt = np.zeros(n, np.int32)
+    gt = np.zeros(n, np.int32)
+    for k in range(n):
+        if a[k] < 0:
+            continue
+        c, x, y, z = _fd_fast(buf, a[k], b[k])
+        code[k] = c
+        if c == 1:
+            fa[k] = x
+            lt[k] = y
+            gt[k] = z
+    return code, fa, lt, gt
+
+
+@njit(cache=True, nogil=True)
+def _fd_paths(buf, a, b):
+    """(code, int32 offsets, bytes) of the ``fd_paths`` JSON texts of argument spans."""
+    code, fa, lt, gt = _fd_spans(buf, a, b)
+    n = len(a)
+    offs = np.zeros(n + 1, np.int32)
+    tot = 0
+    for k in range(n):
+        if code[k] == 1:
+            tot += _fd_json_len(buf, fa[k], lt[k], gt[k])
+        offs[k + 1] = tot
+    data = np.empty(tot, np.uint8)
+    for k in range(n):
+        if code[k] == 1:
+            _put_fd_json(data, np.int64(offs[k]), np.int64(offs[k + 1]), buf,
+                         np.int64(fa[k]), np.int64(lt[k]), np.int64(gt[k]))
     return code, offs, data
 
 
@@ -774,16 +805,61 @@ def pair_halves(kind: np.ndarray, key: np.ndarray, code: np.ndarray) -> np.ndarr
     return partner
 
 
+_EMPTY_I64 = np.zeros(0, np.int64)
+_EMPTY_U8 = np.zeros(0, np.uint8)
+
+
 @njit(cache=True, nogil=True)
-def _gather_lens(a, b, p, s, pos, o_a, o_b, o_pos, offs, valid):
-    """Offsets (``offs``, n_out + 1) and validity of the column :func:`_gather_copy` fills:
-    output string ``pos[i]`` = ``span(p[i]) + span(s[i])`` (a span is absent where
-    ``p[i]``/``s[i]`` or its ``a`` is negative; null when both are absent); output string
-    ``o_pos[k]`` = other string ``k`` (null where ``o_a[k] < 0``)."""
-    n_out = len(valid)
+def _other_lens(o_a, o_b, o_pos, offs, valid):
+    """The lengths and validity of the other strings (string ``k`` at ``o_pos[k]``, null where
+    ``o_a[k] < 0``) into ``offs[1:]``/``valid``, then the lengths summed into offsets."""
+    for k in range(len(o_pos)):
+        o = o_pos[k]
+        if o_a[k] >= 0:
+            offs[o + 1] = o_b[k] - o_a[k]
+            valid[o] = True
+        else:
+            offs[o + 1] = 0
+            valid[o] = False
+    for i in range(len(valid)):
+        offs[i + 1] += offs[i]
+
+
+@njit(cache=True, nogil=True)
+def _other_copy(o_a, o_b, o_data, o_pos, offs, data):
+    """Copy the other strings (``o_data[o_a[k]:o_b[k]]``) to their places in ``data``."""
+    for k in range(len(o_pos)):
+        if o_a[k] >= 0:
+            _memcpy(data, offs[o_pos[k]], o_data, o_a[k], o_b[k] - o_a[k])
+
+
+def _string_column(n_out, other, lens, lens_args, copy, copy_args):
+    """An Arrow string column of ``n_out`` rows: ``lens(*lens_args, offs, valid)`` writes the
+    lengths and validity of its rows, ``copy(*copy_args, offs, data)`` their bytes; ``other``:
+    ``(a, b, data, positions)`` of strings from elsewhere placed at ``positions`` (or None)."""
+    if other is None:
+        other = (_EMPTY_I64, _EMPTY_I64, _EMPTY_U8, _EMPTY_I64)
+    o_a, o_b, o_data, o_pos = (x if x.dtype == np.uint8 else x.astype(np.int64, copy=False) for x in other)
+    # output buffers from NumPy (which asks the kernel for huge pages: first-touch page
+    # faults dominate a fresh multi-MB buffer on some VMs), filled by compiled loops
+    offs = np.empty(n_out + 1, np.int64)
+    offs[0] = 0
+    valid = np.empty(n_out, np.bool_)
+    lens(*lens_args, offs, valid)
+    _other_lens(o_a, o_b, o_pos, offs, valid)
+    data = np.empty(offs[n_out], np.uint8)
+    copy(*copy_args, offs, data)
+    _other_copy(o_a, o_b, o_data, o_pos, offs, data)
+    return string_chunks(offs, valid, data)
+
+
+@njit(cache=True, nogil=True)
+def _gather_lens(a, b, p, s, pos, offs, valid):
+    """Lengths (``offs[1:]``) and validity of the rows :func:`_gather_copy` fills: output
+    string ``pos[i]`` = ``span(p[i]) + span(s[i])`` (a span is absent where ``p[i]``/``s[i]``
+    or its ``a`` is negative; null when both are absent)."""
     has_s = len(s) > 0
     has_pos = len(pos) > 0
-    offs[0] = 0
     for i in range(len(p)):
         o = pos[i] if has_pos else i
         r = p[i]
@@ -799,20 +875,10 @@ def _gather_lens(a, b, p, s, pos, o_a, o_b, o_pos, offs, valid):
                 v = True
         offs[o + 1] = m
         valid[o] = v
-    for k in range(len(o_pos)):
-        o = o_pos[k]
-        if o_a[k] >= 0:
-            offs[o + 1] = o_b[k] - o_a[k]
-            valid[o] = True
-        else:
-            offs[o + 1] = 0
-            valid[o] = False
-    for i in range(n_out):
-        offs[i + 1] += offs[i]
 
 
 @njit(cache=True, nogil=True)
-def _gather_copy(buf, base, blk, a, b, p, s, pos, o_a, o_b, o_data, o_pos, offs, data):
+def _gather_copy(buf, base, blk, a, b, p, s, pos, offs, data):
     """Copy the spans (``buf[base[blk[r]] + a[r] : base[blk[r]] + b[r]]``) into ``data``."""
     has_s = len(s) > 0
     has_pos = len(pos) > 0
@@ -829,13 +895,6 @@ def _gather_copy(buf, base, blk, a, b, p, s, pos, o_a, o_b, o_data, o_pos, offs,
             if r2 >= 0 and a[r2] >= 0:
                 m = np.int64(b[r2] - a[r2])
                 _memcpy(data, q, buf, base[blk[r2]] + a[r2], m)
-    for k in range(len(o_pos)):
-        if o_a[k] >= 0:
-            _memcpy(data, offs[o_pos[k]], o_data, o_a[k], o_b[k] - o_a[k])
-
-
-_EMPTY_I64 = np.zeros(0, np.int64)
-_EMPTY_U8 = np.zeros(0, np.uint8)
 
 
 def gather_rows(buf, base, blk, a, b, p, s=None, pos=None, n_out=None, other=None):
@@ -849,17 +908,8 @@ def gather_rows(buf, base, blk, a, b, p, s=None, pos=None, n_out=None, other=Non
     n_out = len(p) if n_out is None else n_out
     s = _EMPTY_I64 if s is None else s
     pos = _EMPTY_I64 if pos is None else pos
-    if other is None:
-        other = (_EMPTY_I64, _EMPTY_I64, _EMPTY_U8, _EMPTY_I64)
-    o_a, o_b, o_data, o_pos = (x if x.dtype == np.uint8 else x.astype(np.int64, copy=False) for x in other)
-    # output buffers from NumPy (which asks the kernel for huge pages: first-touch page
-    # faults dominate a fresh multi-MB buffer on some VMs), filled by compiled loops
-    offs = np.empty(n_out + 1, np.int64)
-    valid = np.empty(n_out, np.bool_)
-    _gather_lens(a, b, p, s, pos, o_a, o_b, o_pos, offs, valid)
-    data = np.empty(offs[n_out], np.uint8)
-    _gather_copy(buf, base, blk, a, b, p, s, pos, o_a, o_b, o_data, o_pos, offs, data)
-    return string_chunks(offs, valid, data)
+    return _string_column(n_out, other, _gather_lens, (a, b, p, s, pos),
+                          _gather_copy, (buf, base, blk, a, b, p, s, pos))
 
 
 def string_chunks(offs: np.ndarray, valid: np.ndarray, data: np.ndarray, limit: int = 2**31 - 1):
@@ -884,120 +934,46 @@ def string_chunks(offs: np.ndarray, valid: np.ndarray, data: np.ndarray, limit: 
     return pa.chunked_array(chunks, pa.string())
 
 
-@njit(cache=True, nogil=True)
-def _fd_spans(buf, a, b):
-    """Per argument span: (code, fd start, '<', '>') as :func:`_fd_one` (int32; code 0 none,
-    1 one decoding, 2 for the line grammar); the JSON is written later from these spans."""
-    n = len(a)
-    code = np.zeros(n, np.int8)
-    fa = np.full(n, -1, np.int32)
-    lt = np.zeros(n, np.int32)
-    gt = np.zeros(n, np.int32)
-    for k in range(n):
-        if a[k] < 0:
-            continue
-        c, x, y, z = _fd_fast(buf, a[k], b[k])
-        code[k] = c
-        if c == 1:
-            fa[k] = x
-            lt[k] = y
-            gt[k] = z
-    return code, fa, lt, gt
-
-
 def fd_spans(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
     """(code, fd start, '<', '>') of each argument span (see :func:`_fd_spans`)."""
     return _fd_spans(buf, a, b)
 
 
 @njit(cache=True, nogil=True)
-def _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_pos, offs, valid):
-    """Offsets and validity of ``{"FD": "PATH"}`` (``\\`` and ``"`` escaped) for row ``q[i]``
-    at ``pos[i]`` (null where ``q[i] < 0`` or the row has no decoding), other strings at ``o_pos``."""
-    n_out = len(valid)
+def _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, offs, valid):
+    """Lengths and validity of ``{"FD": "PATH"}`` (``\\`` and ``"`` escaped) for row ``q[i]``
+    at ``pos[i]`` (null where ``q[i] < 0`` or the row has no decoding)."""
     has_pos = len(pos) > 0
-    offs[0] = 0
     for i in range(len(q)):
         o = pos[i] if has_pos else i
         r = q[i]
         m = 0
-        v = False
-        if r >= 0 and fa[r] >= 0:
+        v = r >= 0 and fa[r] >= 0
+        if v:
             x = base[blk[r]]
-            m = 8 + (lt[r] - fa[r]) + (gt[r] - lt[r] - 1)
-            esc = 0
-            for t in range(x + lt[r] + 1, x + gt[r]):
-                c = buf[t]
-                esc += (c == 92) | (c == 34)
-            m += esc
-            v = True
+            m = _fd_json_len(buf, x + fa[r], x + lt[r], x + gt[r])
         offs[o + 1] = m
         valid[o] = v
-    for k in range(len(o_pos)):
-        o = o_pos[k]
-        if o_a[k] >= 0:
-            offs[o + 1] = o_b[k] - o_a[k]
-            valid[o] = True
-        else:
-            offs[o + 1] = 0
-            valid[o] = False
-    for i in range(n_out):
-        offs[i + 1] += offs[i]
 
 
 @njit(cache=True, nogil=True)
-def _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, offs, data):
+def _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, offs, data):
     has_pos = len(pos) > 0
     for i in range(len(q)):
         r = q[i]
         if r < 0 or fa[r] < 0:
             continue
-        p = offs[pos[i] if has_pos else i]
+        o = pos[i] if has_pos else i
         x = base[blk[r]]
-        data[p] = 123
-        data[p + 1] = 34
-        p += 2
-        m = np.int64(lt[r] - fa[r])
-        _memcpy(data, p, buf, x + fa[r], m)
-        p += m
-        data[p] = 34
-        data[p + 1] = 58
-        data[p + 2] = 32
-        data[p + 3] = 34
-        p += 4
-        m = np.int64(gt[r] - lt[r] - 1)
-        end = offs[(pos[i] if has_pos else i) + 1]
-        if end - p == m + 2:  # no character to escape: one copy
-            _memcpy(data, p, buf, x + lt[r] + 1, m)
-            p += m
-        else:
-            for t in range(x + lt[r] + 1, x + gt[r]):
-                c = buf[t]
-                if c == 92 or c == 34:
-                    data[p] = 92
-                    p += 1
-                data[p] = c
-                p += 1
-        data[p] = 34
-        data[p + 1] = 125
-    for k in range(len(o_pos)):
-        if o_a[k] >= 0:
-            _memcpy(data, offs[o_pos[k]], o_data, o_a[k], o_b[k] - o_a[k])
+        _put_fd_json(data, offs[o], offs[o + 1], buf, x + fa[r], x + lt[r], x + gt[r])
 
 
 def gather_fd_json(buf, base, blk, fa, lt, gt, q, pos=None, n_out=None, other=None):
     """The ``fd_paths`` column written from decoding spans (see :func:`_fd_json_lens`)."""
     n_out = len(q) if n_out is None else n_out
     pos = _EMPTY_I64 if pos is None else pos
-    if other is None:
-        other = (_EMPTY_I64, _EMPTY_I64, _EMPTY_U8, _EMPTY_I64)
-    o_a, o_b, o_data, o_pos = (x if x.dtype == np.uint8 else x.astype(np.int64, copy=False) for x in other)
-    offs = np.empty(n_out + 1, np.int64)
-    valid = np.empty(n_out, np.bool_)
-    _fd_json_lens(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_pos, offs, valid)
-    data = np.empty(offs[n_out], np.uint8)
-    _fd_json_copy(buf, base, blk, fa, lt, gt, q, pos, o_a, o_b, o_data, o_pos, offs, data)
-    return string_chunks(offs, valid, data)
+    args = (buf, base, blk, fa, lt, gt, q, pos)
+    return _string_column(n_out, other, _fd_json_lens, args, _fd_json_copy, args)
 
 
 @njit(cache=True, nogil=True)
