@@ -931,6 +931,36 @@ def _fill_ts_meta(row: dict[str, Any], table: pa.Table, parser: StraceStreamPars
 _FAST_COLS = ["line", "pid", "ts", "syscall", "args", "ret", "ret_path", "errno", "duration", "note"]
 
 
+def _lone_halves(u: pa.Table, r: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Unfinished halves left alone as events (the return fields null, ``unfinished`` set)
+    and resumed halves left alone (their note "resumed without start", before any note)."""
+    n_u = u.num_rows
+    for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
+                   ("duration", pa.float64()), ("note", pa.string())):
+        u = u.append_column(k, pa.nulls(n_u, typ))
+    u = u.append_column("unfinished", pa.array(np.ones(n_u, bool)))
+    r_note = pc.if_else(
+        pc.is_null(r.column("note")), "resumed without start",
+        pc.binary_join_element_wise("resumed without start ", r.column("note"), ""),
+    ) if r.num_rows else pa.array([], pa.string())
+    return u, r.set_column(r.schema.get_field_index("note"), "note", r_note)
+
+
+def _event_tables(extra: list[dict[str, Any]], slow: list[StraceEvent]) -> list[pa.Table]:
+    """Tables of the calls joined in Python (``extra`` rows) and of the line grammar's events
+    (``slow``, emptied), without ``trace_id``."""
+    from .strace import events_to_table
+
+    out = []
+    if extra:
+        ev = [StraceEvent(**{k: v for k, v in row.items() if k in StraceEvent._fields}) for row in extra]
+        out.append(events_to_table(ev, "").drop_columns(["trace_id"]))
+    if slow:
+        out.append(events_to_table(slow, "").drop_columns(["trace_id"]))
+        slow.clear()
+    return out
+
+
 def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: StraceStreamParser) -> pa.Table:
     from ..dataset import EVENT_SCHEMA
 
@@ -951,17 +981,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         joined, u_left, r_left = _pair(holder)
         extra, u_left, r_left, slow = _fixup_leftovers(u_left, r_left, slow)
         # map resumed lines of joined calls to the event's line (for -k stacks)
-        n_u = u_left.num_rows
-        u_full = u_left.select(["line", "pid", "ts", "syscall", "args", "fd_paths"])
-        for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
-                       ("duration", pa.float64()), ("note", pa.string())):
-            u_full = u_full.append_column(k, pa.nulls(n_u, typ))
-        u_full = u_full.append_column("unfinished", pa.array(np.ones(n_u, bool)))
-        r_note = pc.if_else(
-            pc.is_null(r_left.column("note")), "resumed without start",
-            pc.binary_join_element_wise("resumed without start ", r_left.column("note"), ""),
-        ) if r_left.num_rows else pa.array([], pa.string())
-        r_full = r_left.set_column(r_left.schema.get_field_index("note"), "note", r_note)
+        u_full, r_full = _lone_halves(u_left.select(["line", "pid", "ts", "syscall", "args", "fd_paths"]), r_left)
         cols = [*_FAST_COLS, "fd_paths"]
         pieces = [c.select(cols), joined.select(cols), r_full.select(cols)]
         del c, joined, r_full, u_left, r_left
@@ -982,16 +1002,7 @@ def _assemble(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser: Str
         fastt = fastt.append_column("tid", fastt.column("pid"))
         parts.append(fastt)
         del fastt
-    if extra:
-        from .strace import events_to_table
-
-        ev = [StraceEvent(**{k: v for k, v in row.items() if k in StraceEvent._fields}) for row in extra]
-        parts.append(events_to_table(ev, "").drop_columns(["trace_id"]))
-    if slow:
-        from .strace import events_to_table
-
-        parts.append(events_to_table(slow, "").drop_columns(["trace_id"]))
-        slow.clear()
+    parts += _event_tables(extra, slow)
     if not parts:
         return EVENT_SCHEMA.empty_table().drop_columns(["trace_id"])
     schema = pa.schema([f for f in EVENT_SCHEMA if f.name != "trace_id"])
@@ -1234,7 +1245,6 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     """:func:`_assemble_scan`'s work; ``pool`` (one thread) runs compiled kernels alongside."""
     from ..dataset import EVENT_SCHEMA
     from . import _scan
-    from .strace import events_to_table
 
     R = _Rows(store, blocks, arena.buf if arena is not None else None)
     if arena is not None:
@@ -1264,19 +1274,8 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
     R.drop("partner")
     # -- the other rows: halves still alone, rows joined in Python, the line grammar's events
     others = []
-    n_u = u_left.num_rows
-    if n_u or r_left.num_rows:
-        u_full = u_left.drop_columns(["_row"])
-        for k, typ in (("ret", pa.int64()), ("ret_path", pa.string()), ("errno", pa.string()),
-                       ("duration", pa.float64()), ("note", pa.string())):
-            u_full = u_full.append_column(k, pa.nulls(n_u, typ))
-        u_full = u_full.append_column("unfinished", pa.array(np.ones(n_u, bool)))
-        r_note = pc.if_else(
-            pc.is_null(r_left.column("note")), "resumed without start",
-            pc.binary_join_element_wise("resumed without start ", r_left.column("note"), ""),
-        ) if r_left.num_rows else pa.array([], pa.string())
-        r_full = r_left.drop_columns(["_row"])
-        r_full = r_full.set_column(r_full.schema.get_field_index("note"), "note", r_note)
+    if u_left.num_rows or r_left.num_rows:
+        u_full, r_full = _lone_halves(u_left.drop_columns(["_row"]), r_left.drop_columns(["_row"]))
         for t in (r_full, u_full):
             if not t.num_rows:
                 continue
@@ -1286,12 +1285,7 @@ def _assemble_rows(blocks: list[dict[str, Any]], slow: list[StraceEvent], parser
                                  pc.fill_null(t.column("pid"), parser.default_pid))
             t = t.append_column("tid", t.column("pid"))
             others.append(t)
-    if extra:
-        ev = [StraceEvent(**{k: v for k, v in row.items() if k in StraceEvent._fields}) for row in extra]
-        others.append(events_to_table(ev, "").drop_columns(["trace_id"]))
-    if slow:
-        others.append(events_to_table(slow, "").drop_columns(["trace_id"]))
-        slow.clear()
+    others += _event_tables(extra, slow)
     oth: pa.Table | None = None
     pos_f = pos_o = None
     nf = len(p)
