@@ -106,124 +106,49 @@ def _utf8_len(t, j, n):
     return 0
 
 
-@njit(cache=True, nogil=True)
-def _put_text_bytes(d, a, b, out, op, tmp):
-    """``json.dumps(unescape(d[a:b]), ensure_ascii=False)`` (``decode.unescape``: C escapes
-    resolved to bytes, decoded as UTF-8 with ``\\xNN`` for bytes that are not)."""
-    n = 0
-    i = a
-    while i < b:
-        c = d[i]
-        if c == 92 and i + 1 < b:
-            e = d[i + 1]
-            if e == 120:  # \x with 1-2 hex digits, else a plain "x"
-                if i + 2 < b and _ishex(d[i + 2]):
-                    v = _hexval(d[i + 2])
-                    k = i + 3
-                    if k < b and _ishex(d[k]):
-                        v = v * 16 + _hexval(d[k])
-                        k += 1
-                    tmp[n] = v
-                    i = k
-                else:
-                    tmp[n] = 120
-                    i += 2
-            elif 48 <= e <= 55:  # 1-3 octal digits
-                v = e - 48
-                k = i + 2
-                if k < b and 48 <= d[k] <= 55:
-                    v = v * 8 + d[k] - 48
-                    k += 1
-                    if k < b and 48 <= d[k] <= 55:
-                        v = v * 8 + d[k] - 48
-                        k += 1
-                tmp[n] = v & 255
-                i = k
-            else:
-                if e == 110:
-                    v = 10
-                elif e == 116:
-                    v = 9
-                elif e == 114:
-                    v = 13
-                elif e == 118:
-                    v = 11
-                elif e == 102:
-                    v = 12
-                elif e == 97:
-                    v = 7
-                elif e == 98:
-                    v = 8
-                elif e == 101:
-                    v = 27
-                else:  # \" \\ \' \? and unknown escapes: the character itself
-                    v = e
-                tmp[n] = v
-                i += 2
-            n += 1
-        else:
-            tmp[n] = c
-            n += 1
-            i += 1
-    out[op] = 34
-    op += 1
-    j = 0
-    while j < n:
-        c = tmp[j]
-        if c < 128:
-            if c == 34 or c == 92:
-                out[op] = 92
-                out[op + 1] = c
-                op += 2
-            elif c >= 32:
-                out[op] = c
-                op += 1
-            elif c == 10:
-                out[op] = 92
-                out[op + 1] = 110
-                op += 2
-            elif c == 13:
-                out[op] = 92
-                out[op + 1] = 114
-                op += 2
-            elif c == 9:
-                out[op] = 92
-                out[op + 1] = 116
-                op += 2
-            elif c == 8:
-                out[op] = 92
-                out[op + 1] = 98
-                op += 2
-            elif c == 12:
-                out[op] = 92
-                out[op + 1] = 102
-                op += 2
-            else:  # \u00XX
-                out[op] = 92
-                out[op + 1] = 117
-                out[op + 2] = 48
-                out[op + 3] = 48
-                out[op + 4] = _hexdigit(c >> 4)
-                out[op + 5] = _hexdigit(c & 15)
-                op += 6
-            j += 1
-        else:
-            m = _utf8_len(tmp, j, n)
-            if m == 0:  # backslashreplace: "\xNN", its backslash escaped by JSON
-                out[op] = 92
-                out[op + 1] = 92
-                out[op + 2] = 120
-                out[op + 3] = _hexdigit(c >> 4)
-                out[op + 4] = _hexdigit(c & 15)
-                op += 5
-                j += 1
-            else:
-                for k in range(m):
-                    out[op + k] = tmp[j + k]
-                op += m
-                j += m
-    out[op] = 34
-    return op + 1
+@njit(cache=True, nogil=True, inline="always")
+def _c_escape(d, i, b):
+    """``d[i] == '\\'`` and ``i + 1 < b``: (the byte of the C escape there, the index after it),
+    as ``decode.unescape`` resolves it: ``\\x`` with 1-2 hex digits (else a plain ``x``), 1-3
+    octal digits (mod 256), ``\\n \\t \\r \\v \\f \\a \\b \\e``; any other escaped
+    character (``\\" \\\\ \\' \\?`` and unknown ones) stands for itself."""
+    e = d[i + 1]
+    if e == 120:  # \x with 1-2 hex digits, else a plain "x"
+        if i + 2 < b and _ishex(d[i + 2]):
+            v = _hexval(d[i + 2])
+            k = i + 3
+            if k < b and _ishex(d[k]):
+                v = v * 16 + _hexval(d[k])
+                k += 1
+            return v, k
+        return 120, i + 2
+    if 48 <= e <= 55:  # 1-3 octal digits
+        v = e - 48
+        k = i + 2
+        if k < b and 48 <= d[k] <= 55:
+            v = v * 8 + d[k] - 48
+            k += 1
+            if k < b and 48 <= d[k] <= 55:
+                v = v * 8 + d[k] - 48
+                k += 1
+        return v & 255, k
+    if e == 110:
+        return 10, i + 2
+    if e == 116:
+        return 9, i + 2
+    if e == 114:
+        return 13, i + 2
+    if e == 118:
+        return 11, i + 2
+    if e == 102:
+        return 12, i + 2
+    if e == 97:
+        return 7, i + 2
+    if e == 98:
+        return 8, i + 2
+    if e == 101:
+        return 27, i + 2
+    return e, i + 2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -261,6 +186,47 @@ def _put_ascii(out, op, c):
 
 
 @njit(cache=True, nogil=True)
+def _put_text_bytes(d, a, b, out, op, tmp):
+    """``json.dumps(unescape(d[a:b]), ensure_ascii=False)`` (``decode.unescape``: C escapes
+    resolved to bytes, decoded as UTF-8 with ``\\xNN`` for bytes that are not)."""
+    n = 0
+    i = a
+    while i < b:
+        c = d[i]
+        if c == 92 and i + 1 < b:
+            tmp[n], i = _c_escape(d, i, b)
+        else:
+            tmp[n] = c
+            i += 1
+        n += 1
+    out[op] = 34
+    op += 1
+    j = 0
+    while j < n:
+        c = tmp[j]
+        if c < 128:
+            op = _put_ascii(out, op, c)
+            j += 1
+        else:
+            m = _utf8_len(tmp, j, n)
+            if m == 0:  # backslashreplace: "\xNN", its backslash escaped by JSON
+                out[op] = 92
+                out[op + 1] = 92
+                out[op + 2] = 120
+                out[op + 3] = _hexdigit(c >> 4)
+                out[op + 4] = _hexdigit(c & 15)
+                op += 5
+                j += 1
+            else:
+                for k in range(m):
+                    out[op + k] = tmp[j + k]
+                op += m
+                j += m
+    out[op] = 34
+    return op + 1
+
+
+@njit(cache=True, nogil=True)
 def _put_text(d, a, b, out, op, tmp):
     """``json.dumps(unescape(d[a:b]), ensure_ascii=False)``: one pass while every resolved
     byte is ASCII, else :func:`_put_text_bytes` (UTF-8 checks need the resolved bytes)."""
@@ -286,49 +252,7 @@ def _put_text(d, a, b, out, op, tmp):
             op += 2
             i += 1
             continue
-        e = d[i + 1]
-        if e == 120:
-            if i + 2 < b and _ishex(d[i + 2]):
-                v = _hexval(d[i + 2])
-                k = i + 3
-                if k < b and _ishex(d[k]):
-                    v = v * 16 + _hexval(d[k])
-                    k += 1
-                i = k
-            else:
-                v = 120
-                i += 2
-        elif 48 <= e <= 55:
-            v = e - 48
-            k = i + 2
-            if k < b and 48 <= d[k] <= 55:
-                v = v * 8 + d[k] - 48
-                k += 1
-                if k < b and 48 <= d[k] <= 55:
-                    v = v * 8 + d[k] - 48
-                    k += 1
-            v = v & 255
-            i = k
-        else:
-            if e == 110:
-                v = 10
-            elif e == 116:
-                v = 9
-            elif e == 114:
-                v = 13
-            elif e == 118:
-                v = 11
-            elif e == 102:
-                v = 12
-            elif e == 97:
-                v = 7
-            elif e == 98:
-                v = 8
-            elif e == 101:
-                v = 27
-            else:
-                v = e
-            i += 2
+        v, i = _c_escape(d, i, b)
         if v >= 128:
             return _put_text_bytes(d, a, b, out, op0, tmp)
         op = _put_ascii(out, op, v)
