@@ -152,29 +152,30 @@ def _str_end(d, i, e):
 def _utf8_len(t, j, n):
     """Length of the valid UTF-8 sequence starting at ``t[j]`` (>= 0x80), else 0."""
     c = t[j]
+    lo = 0x80  # the range of the second byte (narrower after E0 ED F0 F4); the rest 80-BF
+    hi = 0xBF
     if 0xC2 <= c <= 0xDF:
-        if j + 1 < n and 0x80 <= t[j + 1] <= 0xBF:
-            return 2
+        m = 2
+    elif 0xE0 <= c <= 0xEF:
+        m = 3
+        if c == 0xE0:
+            lo = 0xA0
+        elif c == 0xED:
+            hi = 0x9F
+    elif 0xF0 <= c <= 0xF4:
+        m = 4
+        if c == 0xF0:
+            lo = 0x90
+        elif c == 0xF4:
+            hi = 0x8F
+    else:
         return 0
-    if 0xE0 <= c <= 0xEF:
-        if j + 2 >= n:
+    if j + m - 1 >= n or not (lo <= t[j + 1] <= hi):
+        return 0
+    for k in range(2, m):
+        if not (0x80 <= t[j + k] <= 0xBF):
             return 0
-        c1 = t[j + 1]
-        lo = 0xA0 if c == 0xE0 else 0x80
-        hi = 0x9F if c == 0xED else 0xBF
-        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF:
-            return 3
-        return 0
-    if 0xF0 <= c <= 0xF4:
-        if j + 3 >= n:
-            return 0
-        c1 = t[j + 1]
-        lo = 0x90 if c == 0xF0 else 0x80
-        hi = 0x8F if c == 0xF4 else 0xBF
-        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF and 0x80 <= t[j + 3] <= 0xBF:
-            return 4
-        return 0
-    return 0
+    return m
 
 
 # \n \t \r \v \f \a \b \e: the byte; any other escaped character stands for itself
@@ -871,6 +872,27 @@ def _raw_expr(d, i, e, out, op, tmp):
 
 
 @njit(cache=True, nogil=True)
+def _fgroup_or_raw(d, p, e, out, op, tmp, in_array, close, comment):
+    """:func:`_fgroup` when the value ends there (at the end ``e`` when ``close < 0``, else
+    before ``close``, ``,`` or, if ``comment``, `` /``), else the ``_Raw`` text of
+    :func:`_raw_expr`; (end, op), end -1 when unsure."""
+    v0 = op
+    q, op = _fgroup(d, p, e, out, op, tmp, in_array)
+    if q >= 0:
+        if q == e:
+            ends = close < 0
+        else:
+            c = d[q]
+            ends = c == close or c == 44 or (comment and c == 32 and q + 1 < e and d[q + 1] == 47)
+        if ends:
+            return q, op
+    te, q = _raw_expr(d, p, e, out, v0, tmp)
+    if te < 0:
+        return -1, op
+    return q, _put_raw(d, p, te, out, v0)
+
+
+@njit(cache=True, nogil=True)
 def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
     """``[...]`` (``_Parser.parse_list("]")``) of primaries, flag lists, space-separated
     sets and (if allowed) structs; returns (end, op) or -1."""
@@ -885,14 +907,7 @@ def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
         if c == 123 and allow_struct:
             p, op = _fstruct(d, p, e, out, op, tmp, ks, kl)
         elif _prim_start(c):
-            v0 = op
-            q, op = _fgroup(d, p, e, out, op, tmp, True)
-            if q < 0 or not (q < e and (d[q] == 93 or d[q] == 44)):
-                te, q = _raw_expr(d, p, e, out, v0, tmp)
-                if te < 0:
-                    return -1, op
-                op = _put_raw(d, p, te, out, v0)
-            p = q
+            p, op = _fgroup_or_raw(d, p, e, out, op, tmp, True, 93, False)
         else:
             return -1, op
         if p < 0:
@@ -962,13 +977,7 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 out[op] = 125
                 op += 1
             elif _prim_start(c):
-                q, op = _fgroup(d, p, e, out, op, tmp, False)
-                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44 or (d[q] == 32 and q + 1 < e and d[q + 1] == 47))):
-                    te, q = _raw_expr(d, p, e, out, v0, tmp)
-                    if te < 0:
-                        return -1, op
-                    op = _put_raw(d, p, te, out, v0)
-                p = q
+                p, op = _fgroup_or_raw(d, p, e, out, op, tmp, False, 125, True)
             else:
                 return -1, op
             if p < 0:
@@ -1037,13 +1046,7 @@ def _full(d, a, b, out, op, tmp, ks, kl):
             out[op] = 125
             op += 1
         elif _prim_start(c):
-            q, op = _fgroup(d, p, b, out, op, tmp, False)
-            if q < 0 or not (q == b or d[q] == 44 or (d[q] == 32 and q + 1 < b and d[q + 1] == 47)):
-                te, q = _raw_expr(d, p, b, out, v0, tmp)
-                if te < 0:
-                    return -1
-                op = _put_raw(d, p, te, out, v0)
-            p = q
+            p, op = _fgroup_or_raw(d, p, b, out, op, tmp, False, -1, True)
         else:
             return -1
         if p < 0:
