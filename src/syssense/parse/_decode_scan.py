@@ -131,6 +131,14 @@ def _put_key(d, p, k, ks, kl, nkeys, out, op):
     return nkeys + 1, op + 2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _word_end(d, j, e):
+    """The end of the run of word characters (``[A-Za-z0-9_]``) from ``d[j]``, at most ``e``."""
+    while j < e and _isword(d[j]):
+        j += 1
+    return j
+
+
 @njit(cache=True, nogil=True)
 def _str_end(d, i, e):
     """``d[i] == '"'``: the index after the closing quote of ``"(?:[^"\\\\]|\\\\.)*"``, or -1."""
@@ -377,7 +385,7 @@ def _sep(d, j, e):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _path_end(d, i, e):
     """``d[i] == '<'``: the index of the closing ``>`` of ``<([^<>\\[\\]]*|[a-zA-Z]*:\\[[^\\]]*\\])>``, or -1."""
     j = i + 1
@@ -485,9 +493,7 @@ def _item(d, i, e, out, op, tmp):
             return -1, op
         return nx, op
     if _isalpha_(c):
-        j = i + 1
-        while j < e and _isword(d[j]):
-            j += 1
+        j = _word_end(d, i + 1, e)
         if j < e and d[j] == 124:  # flag set A|B|0x10|8
             op0 = op
             out[op] = 91
@@ -499,9 +505,7 @@ def _item(d, i, e, out, op, tmp):
                 c2 = d[k]
                 op = _put_comma(out, op)
                 if _isalpha_(c2):
-                    m = k + 1
-                    while m < e and _isword(d[m]):
-                        m += 1
+                    m = _word_end(d, k + 1, e)
                     op = _put_raw(d, k, m, out, op)
                 elif _isdigit(c2):
                     m = k + 1
@@ -578,9 +582,7 @@ def _struct(d, i, e, out, op, tmp, ks, kl):
             op = _put_comma(out, op)
         keyed = False
         if _isalpha_(d[p]):
-            k = p + 1
-            while k < ce and _isword(d[k]):
-                k += 1
+            k = _word_end(d, p + 1, ce)
             if k < ce and d[k] == 61:
                 keyed = True
                 nkeys, op = _put_key(d, p, k, ks, kl, nkeys, out, op)
@@ -632,22 +634,10 @@ def _probe(d, a, b):
                 i = j
                 continue
         elif c == 60:
-            j = i + 1
-            while j < b and d[j] != 60 and d[j] != 62 and d[j] != 91 and d[j] != 93:
-                j += 1
-            if j < b and d[j] == 62:
+            j = _path_end(d, i, b)
+            if j > 0:
                 i = j + 1
                 continue
-            j = i + 1
-            while j < b and ((65 <= d[j] <= 90) or (97 <= d[j] <= 122)):
-                j += 1
-            if j + 1 < b and d[j] == 58 and d[j + 1] == 91:
-                j += 2
-                while j < b and d[j] != 93:
-                    j += 1
-                if j + 1 < b and d[j + 1] == 62:
-                    i = j + 2
-                    continue
         elif (c == 91 or c == 93 or c == 40 or c == 41 or c == 47 or c == 126 or c == 64 or c == 42
               or c == 38 or (c == 61 and i + 1 < b and d[i + 1] == 62)):
             return True
@@ -677,9 +667,7 @@ def _leaf(d, i, e, out, op, tmp):
             return -1, op
         return j, op
     if _isalpha_(c):
-        j = i + 1
-        while j < e and _isword(d[j]):
-            j += 1
+        j = _word_end(d, i + 1, e)
         return j, _put_name(d, i, j, out, op)
     return -1, op
 
@@ -745,9 +733,7 @@ def _fprim(d, i, e, out, op, tmp):
             return -1, op
         return j, op
     if _isalpha_(c):
-        j = i + 1
-        while j < e and _isword(d[j]):
-            j += 1
+        j = _word_end(d, i + 1, e)
         if j < e and d[j] == 46:  # dotted names: not here
             return -1, op
         if j < e and d[j] == 40:
@@ -813,9 +799,7 @@ def _raw_expr(d, i, e, out, op, tmp):
         if c == 32:
             p += 1
         elif _isalpha_(c):
-            j = p + 1
-            while j < e and _isword(d[j]):
-                j += 1
+            j = _word_end(d, p + 1, e)
             if j < e and (d[j] == 46 or d[j] == 60):
                 return -1, -1
             if j < e and d[j] == 40:
@@ -941,9 +925,7 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
             op = _put_comma(out, op)
         keyed = False
         if _isalpha_(d[p]):
-            k = p + 1
-            while k < e and _isword(d[k]):
-                k += 1
+            k = _word_end(d, p + 1, e)
             m = k
             while m < e and d[m] == 32:
                 m += 1
