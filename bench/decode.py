@@ -14,7 +14,6 @@ first to make it). The machine is shared: the load average is printed with the f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,22 +25,10 @@ OUT = Path(__file__).parent / "out"
 
 def reference_jsonl(events, path: Path) -> None:  # type: ignore[no-untyped-def]
     """The per-row writer (before the column-wise one): json.dumps of each row's dict."""
-    from syssense.parse.decode import decode_args_json
+    from syssense.cli.parse_cmds import jsonl_lines_rowwise
 
-    names = events.column_names
     with open(path, "w", encoding="utf-8") as fh:
-        for batch in events.to_batches(max_chunksize=65536):
-            cols = {n: batch.column(n).to_pylist() for n in names}
-            for i in range(batch.num_rows):
-                row = {n: cols[n][i] for n in names if cols[n][i] is not None}
-                args = row.pop("args", None)
-                head = json.dumps(row, ensure_ascii=False)
-                if args is not None:
-                    typed = decode_args_json(args) if row.get("kind") == "syscall" else json.dumps(args)
-                    head = (head[:-1] + (", " if len(head) > 2 else "") + '"args": ' + typed + ', "args_text": '
-                            + json.dumps(args, ensure_ascii=False) + "}")
-                fh.write(head)
-                fh.write("\n")
+        fh.writelines(jsonl_lines_rowwise(events))
 
 
 def main() -> None:

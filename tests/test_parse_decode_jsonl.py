@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import subprocess
@@ -17,28 +16,14 @@ from hypothesis import strategies as st
 import syssense
 from syssense.cli import parse_cmds
 from syssense.parse import _decode_scan, decode
-from syssense.parse.decode import decode_args_json
 
 DATA = Path(__file__).parent / "data" / "strace"
 needs_numba = pytest.mark.skipif(not _decode_scan.AVAILABLE, reason="numba is not importable")
 
 
 def reference_jsonl(events: pa.Table) -> bytes:
-    """The per-row writer this replaced (json.dumps of each row's dict): the specification."""
-    names = events.column_names
-    lines = []
-    for batch in events.to_batches(max_chunksize=65536):
-        cols = {n: batch.column(n).to_pylist() for n in names}
-        for i in range(batch.num_rows):
-            row = {n: cols[n][i] for n in names if cols[n][i] is not None}
-            args = row.pop("args", None)
-            head = json.dumps(row, ensure_ascii=False)
-            if args is not None:
-                typed = decode_args_json(args) if row.get("kind") == "syscall" else json.dumps(args)
-                head = (head[:-1] + (", " if len(head) > 2 else "") + '"args": ' + typed + ', "args_text": '
-                        + json.dumps(args, ensure_ascii=False) + "}")
-            lines.append(head + "\n")
-    return "".join(lines).encode("utf-8")
+    """The per-row writer (the specification)."""
+    return "".join(parse_cmds.jsonl_lines_rowwise(events)).encode("utf-8")
 
 
 @pytest.fixture(params=["compiled", "compiled-2-threads", "arrow"])

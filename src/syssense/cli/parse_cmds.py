@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,27 @@ def _jsonl_compiled(batch: pa.RecordBatch, out: Any = None) -> tuple[list[memory
     oofs = np.zeros(n + 1, np.int64)
     parts = dec.run_split(part, cut)
     return [memoryview(b[:op]) for b, op in parts], [b for b, _ in parts]
+
+
+def jsonl_lines_rowwise(events: pa.Table) -> Iterator[str]:
+    """The JSON Lines record, one event at a time: ``json.dumps`` of the row's non-null
+    columns, then ``args`` (typed for system calls) and ``args_text``. Slow; it is the
+    specification :func:`write_events_jsonl` reproduces column-wise (tests and
+    bench/decode.py compare against it)."""
+    from ..parse.decode import decode_args_json
+
+    names = events.column_names
+    for batch in events.to_batches(max_chunksize=65536):
+        cols = {n: batch.column(n).to_pylist() for n in names}
+        for i in range(batch.num_rows):
+            row = {n: cols[n][i] for n in names if cols[n][i] is not None}
+            args = row.pop("args", None)
+            head = json.dumps(row, ensure_ascii=False)
+            if args is not None:
+                typed = decode_args_json(args) if row.get("kind") == "syscall" else json.dumps(args)
+                head = (head[:-1] + (", " if len(head) > 2 else "") + '"args": ' + typed + ', "args_text": '
+                        + json.dumps(args, ensure_ascii=False) + "}")
+            yield head + "\n"
 
 
 def write_events_jsonl(events: pa.Table, path: Path) -> None:
