@@ -60,85 +60,6 @@ def _put_lit(out, op, k):
     return op
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _put_comma(out, op):
-    """The separator ``, `` between list items or struct members."""
-    out[op] = 44
-    out[op + 1] = 32
-    return op + 2
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_raw(d, i, j, out, op):
-    """``d[i:j]`` (plain ASCII, nothing to escape) as a JSON string."""
-    out[op] = 34
-    op += 1
-    for t in range(i, j):
-        out[op] = d[t]
-        op += 1
-    out[op] = 34
-    return op + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_name(d, i, j, out, op):
-    """The name ``d[i:j]``: ``null`` for ``NULL``, else a JSON string."""
-    if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
-        return _put_lit(out, op, 5)
-    return _put_raw(d, i, j, out, op)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_pos_key(out, op, idx):
-    """The key ``"_IDX": `` of a positional struct member."""
-    out[op] = 34
-    out[op + 1] = 95
-    op = _put_uint(out, op + 2, idx)
-    out[op] = 34
-    out[op + 1] = 58
-    out[op + 2] = 32
-    return op + 3
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_key(d, p, k, ks, kl, nkeys, out, op):
-    """The struct key ``d[p:k]`` as ``"KEY": `` and recorded (``ks``/``kl``: the ``nkeys``
-    keys so far); (new count, op), count -1 when Python's dict semantics matter (a repeated
-    key, ``_12`` that could collide with a positional key) or there is no room."""
-    if d[p] == 95:  # "_12" could collide with a positional key
-        allnum = k > p + 1
-        for t in range(p + 1, k):
-            if not _isdigit(d[t]):
-                allnum = False
-        if allnum:
-            return -1, op
-    if nkeys >= ks.shape[0]:
-        return -1, op
-    for t in range(nkeys):  # a repeated key: dict semantics, leave it to Python
-        if kl[t] == k - p:
-            same = True
-            for u in range(k - p):
-                if d[ks[t] + u] != d[p + u]:
-                    same = False
-                    break
-            if same:
-                return -1, op
-    ks[nkeys] = p
-    kl[nkeys] = k - p
-    op = _put_raw(d, p, k, out, op)
-    out[op] = 58
-    out[op + 1] = 32
-    return nkeys + 1, op + 2
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _word_end(d, j, e):
-    """The end of the run of word characters (``[A-Za-z0-9_]``) from ``d[j]``, at most ``e``."""
-    while j < e and _isword(d[j]):
-        j += 1
-    return j
-
-
 @njit(cache=True, nogil=True)
 def _str_end(d, i, e):
     """``d[i] == '"'``: the index after the closing quote of ``"(?:[^"\\\\]|\\\\.)*"``, or -1."""
@@ -160,41 +81,29 @@ def _str_end(d, i, e):
 def _utf8_len(t, j, n):
     """Length of the valid UTF-8 sequence starting at ``t[j]`` (>= 0x80), else 0."""
     c = t[j]
-    lo = 0x80  # the range of the second byte (narrower after E0 ED F0 F4); the rest 80-BF
-    hi = 0xBF
     if 0xC2 <= c <= 0xDF:
-        m = 2
-    elif 0xE0 <= c <= 0xEF:
-        m = 3
-        if c == 0xE0:
-            lo = 0xA0
-        elif c == 0xED:
-            hi = 0x9F
-    elif 0xF0 <= c <= 0xF4:
-        m = 4
-        if c == 0xF0:
-            lo = 0x90
-        elif c == 0xF4:
-            hi = 0x8F
-    else:
+        if j + 1 < n and 0x80 <= t[j + 1] <= 0xBF:
+            return 2
         return 0
-    if j + m - 1 >= n or not (lo <= t[j + 1] <= hi):
-        return 0
-    for k in range(2, m):
-        if not (0x80 <= t[j + k] <= 0xBF):
+    if 0xE0 <= c <= 0xEF:
+        if j + 2 >= n:
             return 0
-    return m
-
-
-# \n \t \r \v \f \a \b \e: the byte; any other escaped character stands for itself
-_C_ESC = np.arange(256, dtype=np.int64)
-for _k, _v in zip(b"ntrvfabe", (10, 9, 13, 11, 12, 7, 8, 27), strict=True):
-    _C_ESC[_k] = _v
-# the control characters json.dumps writes as \n \r \t \b \f (0: as \u00XX)
-_JSON_ESC = np.zeros(32, np.uint8)
-for _k, _v in zip((10, 13, 9, 8, 12), b"nrtbf", strict=True):
-    _JSON_ESC[_k] = _v
-del _k, _v
+        c1 = t[j + 1]
+        lo = 0xA0 if c == 0xE0 else 0x80
+        hi = 0x9F if c == 0xED else 0xBF
+        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF:
+            return 3
+        return 0
+    if 0xF0 <= c <= 0xF4:
+        if j + 3 >= n:
+            return 0
+        c1 = t[j + 1]
+        lo = 0x90 if c == 0xF0 else 0x80
+        hi = 0x8F if c == 0xF4 else 0xBF
+        if lo <= c1 <= hi and 0x80 <= t[j + 2] <= 0xBF and 0x80 <= t[j + 3] <= 0xBF:
+            return 4
+        return 0
+    return 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -223,7 +132,23 @@ def _c_escape(d, i, b):
                 v = v * 8 + d[k] - 48
                 k += 1
         return v & 255, k
-    return _C_ESC[e], i + 2
+    if e == 110:
+        return 10, i + 2
+    if e == 116:
+        return 9, i + 2
+    if e == 114:
+        return 13, i + 2
+    if e == 118:
+        return 11, i + 2
+    if e == 102:
+        return 12, i + 2
+    if e == 97:
+        return 7, i + 2
+    if e == 98:
+        return 8, i + 2
+    if e == 101:
+        return 27, i + 2
+    return e, i + 2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -237,9 +162,20 @@ def _put_ascii(out, op, c):
         out[op] = c
         return op + 1
     out[op] = 92
-    x = _JSON_ESC[c]
-    if x != 0:
-        out[op + 1] = x
+    if c == 10:
+        out[op + 1] = 110
+        return op + 2
+    if c == 13:
+        out[op + 1] = 114
+        return op + 2
+    if c == 9:
+        out[op + 1] = 116
+        return op + 2
+    if c == 8:
+        out[op + 1] = 98
+        return op + 2
+    if c == 12:
+        out[op + 1] = 102
         return op + 2
     out[op + 1] = 117
     out[op + 2] = 48
@@ -385,7 +321,7 @@ def _sep(d, j, e):
     return -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _path_end(d, i, e):
     """``d[i] == '<'``: the index of the closing ``>`` of ``<([^<>\\[\\]]*|[a-zA-Z]*:\\[[^\\]]*\\])>``, or -1."""
     j = i + 1
@@ -409,48 +345,6 @@ def _path_end(d, i, e):
     return -1
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _str_token(d, i, e, out, op, tmp):
-    """``d[i] == '"'``: the string (``{"string": ..., "truncated": true}`` when ``...``
-    follows); (end of the token, op), end -1 when the string is not closed."""
-    j = _str_end(d, i, e)
-    if j < 0:
-        return -1, op
-    if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
-        op = _put_lit(out, op, 0)  # {"string":
-        op = _put_text(d, i + 1, j - 1, out, op, tmp)
-        return j + 3, _put_lit(out, op, 1)  # , "truncated": true}
-    return j, _put_text(d, i + 1, j - 1, out, op, tmp)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _digits_end(d, s, e):
-    """The end of the number at ``d[s]`` (a digit): ``0x`` and hex digits, else decimal digits."""
-    if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
-        j = s + 2
-        while j < e and _ishex(d[j]):
-            j += 1
-        return j
-    j = s
-    while j < e and _isdigit(d[j]):
-        j += 1
-    return j
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_fd_path(d, i, j, pe, out, op, tmp):
-    """``FD<PATH>`` (the number at ``d[i:j]``, ``d[j] == '<'``, ``d[pe] == '>'``) as
-    ``{"fd": FD, "path": PATH}``; op, or -1 when the number is too large."""
-    op = _put_lit(out, op, 2)  # {"fd":
-    op = _put_int(d, i, j, out, op)
-    if op < 0:
-        return -1
-    op = _put_lit(out, op, 3)  # , "path":
-    op = _put_text(d, j + 1, pe, out, op, tmp)
-    out[op] = 125
-    return op + 1
-
-
 @njit(cache=True, nogil=True)
 def _item(d, i, e, out, op, tmp):
     """One item of ``decode._ITEM_ALTS`` at ``d[i]`` followed by ``, `` or the end ``e``.
@@ -459,10 +353,21 @@ def _item(d, i, e, out, op, tmp):
     """
     c = d[i]
     if c == 34:  # "string" or "string"...
-        j, op = _str_token(d, i, e, out, op, tmp)
+        j = _str_end(d, i, e)
         if j < 0:
             return -1, op
-        return _sep(d, j, e), op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            nx = _sep(d, j + 3, e)
+            if nx < 0:
+                return -1, op
+            op = _put_lit(out, op, 0)  # {"string":
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            op = _put_lit(out, op, 1)  # , "truncated": true}
+            return nx, op
+        nx = _sep(d, j, e)
+        if nx < 0:
+            return -1, op
+        return nx, _put_text(d, i + 1, j - 1, out, op, tmp)
     if c == 45 or _isdigit(c):
         s = i + 1 if c == 45 else i
         j = s
@@ -477,10 +382,14 @@ def _item(d, i, e, out, op, tmp):
             nx = _sep(d, pe + 1, e)
             if nx < 0:
                 return -1, op
-            op = _put_fd_path(d, i, j, pe, out, op, tmp)
+            op = _put_lit(out, op, 2)  # {"fd":
+            op = _put_int(d, i, j, out, op)
             if op < 0:
                 return -1, op
-            return nx, op
+            op = _put_lit(out, op, 3)  # , "path":
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return nx, op + 1
         if j == s + 1 and d[s] == 48 and j + 1 < e and d[j] == 120 and _ishex(d[j + 1]):
             j += 1
             while j < e and _ishex(d[j]):
@@ -493,20 +402,38 @@ def _item(d, i, e, out, op, tmp):
             return -1, op
         return nx, op
     if _isalpha_(c):
-        j = _word_end(d, i + 1, e)
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
         if j < e and d[j] == 124:  # flag set A|B|0x10|8
             op0 = op
             out[op] = 91
-            op = _put_raw(d, i, j, out, op + 1)
+            out[op + 1] = 34
+            op += 2
+            for t in range(i, j):
+                out[op] = d[t]
+                op += 1
+            out[op] = 34
+            op += 1
             while j < e and d[j] == 124:
                 k = j + 1
                 if k >= e:
                     return -1, op0
                 c2 = d[k]
-                op = _put_comma(out, op)
+                out[op] = 44
+                out[op + 1] = 32
+                op += 2
                 if _isalpha_(c2):
-                    m = _word_end(d, k + 1, e)
-                    op = _put_raw(d, k, m, out, op)
+                    m = k + 1
+                    while m < e and _isword(d[m]):
+                        m += 1
+                    out[op] = 34
+                    op += 1
+                    for t in range(k, m):
+                        out[op] = d[t]
+                        op += 1
+                    out[op] = 34
+                    op += 1
                 elif _isdigit(c2):
                     m = k + 1
                     if c2 == 48 and m + 1 < e and d[m] == 120 and _ishex(d[m + 1]):
@@ -544,7 +471,15 @@ def _item(d, i, e, out, op, tmp):
         nx = _sep(d, j, e)
         if nx < 0:
             return -1, op
-        return nx, _put_name(d, i, j, out, op)
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return nx, _put_lit(out, op, 5)  # null
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return nx, op + 1
     return -1, op
 
 
@@ -579,15 +514,46 @@ def _struct(d, i, e, out, op, tmp, ks, kl):
     ells = 0
     while p < ce:
         if idx > 0:
-            op = _put_comma(out, op)
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
         keyed = False
         if _isalpha_(d[p]):
-            k = _word_end(d, p + 1, ce)
+            k = p + 1
+            while k < ce and _isword(d[k]):
+                k += 1
             if k < ce and d[k] == 61:
                 keyed = True
-                nkeys, op = _put_key(d, p, k, ks, kl, nkeys, out, op)
-                if nkeys < 0:
+                if d[p] == 95:  # "_12" could collide with a positional key
+                    allnum = k > p + 1
+                    for t in range(p + 1, k):
+                        if not _isdigit(d[t]):
+                            allnum = False
+                    if allnum:
+                        return -1, op
+                if nkeys >= ks.shape[0]:
                     return -1, op
+                for t in range(nkeys):  # a repeated key: dict semantics, leave it to Python
+                    if kl[t] == k - p:
+                        same = True
+                        for u in range(k - p):
+                            if d[ks[t] + u] != d[p + u]:
+                                same = False
+                                break
+                        if same:
+                            return -1, op
+                ks[nkeys] = p
+                kl[nkeys] = k - p
+                nkeys += 1
+                out[op] = 34
+                op += 1
+                for t in range(p, k):
+                    out[op] = d[t]
+                    op += 1
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
                 p = k + 1
                 if p >= ce:
                     return -1, op
@@ -605,7 +571,13 @@ def _struct(d, i, e, out, op, tmp, ks, kl):
             p = q
         else:
             if not keyed:
-                op = _put_pos_key(out, op, idx)
+                out[op] = 34
+                out[op + 1] = 95
+                op = _put_uint(out, op + 2, idx)
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
             if d[p] == 123:
                 return -1, op
             q, op = _item(d, p, ce, out, op, tmp)
@@ -634,10 +606,22 @@ def _probe(d, a, b):
                 i = j
                 continue
         elif c == 60:
-            j = _path_end(d, i, b)
-            if j > 0:
+            j = i + 1
+            while j < b and d[j] != 60 and d[j] != 62 and d[j] != 91 and d[j] != 93:
+                j += 1
+            if j < b and d[j] == 62:
                 i = j + 1
                 continue
+            j = i + 1
+            while j < b and ((65 <= d[j] <= 90) or (97 <= d[j] <= 122)):
+                j += 1
+            if j + 1 < b and d[j] == 58 and d[j + 1] == 91:
+                j += 2
+                while j < b and d[j] != 93:
+                    j += 1
+                if j + 1 < b and d[j + 1] == 62:
+                    i = j + 2
+                    continue
         elif (c == 91 or c == 93 or c == 40 or c == 41 or c == 47 or c == 126 or c == 64 or c == 42
               or c == 38 or (c == 61 and i + 1 < b and d[i + 1] == 62)):
             return True
@@ -656,19 +640,43 @@ def _leaf(d, i, e, out, op, tmp):
     (end, op) or -1."""
     c = d[i]
     if c == 34:
-        return _str_token(d, i, e, out, op, tmp)
+        j = _str_end(d, i, e)
+        if j < 0:
+            return -1, op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            op = _put_lit(out, op, 0)
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            return j + 3, _put_lit(out, op, 1)
+        return j, _put_text(d, i + 1, j - 1, out, op, tmp)
     if c == 45 or _isdigit(c):
         s = i + 1 if c == 45 else i
         if s >= e or not _isdigit(d[s]):
             return -1, op
-        j = _digits_end(d, s, e)
+        if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+            j = s + 2
+            while j < e and _ishex(d[j]):
+                j += 1
+        else:
+            j = s
+            while j < e and _isdigit(d[j]):
+                j += 1
         op = _put_int(d, i, j, out, op)
         if op < 0:
             return -1, op
         return j, op
     if _isalpha_(c):
-        j = _word_end(d, i + 1, e)
-        return j, _put_name(d, i, j, out, op)
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return j, _put_lit(out, op, 5)
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return j, op + 1
     return -1, op
 
 
@@ -696,7 +704,9 @@ def _fcall(d, i, j, e, out, op, tmp):
             return q + 1, op + 2
         if not (q + 2 < e and d[q] == 44 and d[q + 1] == 32 and d[q + 2] != 41):
             return -1, op
-        op = _put_comma(out, op)
+        out[op] = 44
+        out[op + 1] = 32
+        op += 2
         p = q + 2
     return -1, op
 
@@ -707,7 +717,14 @@ def _fprim(d, i, e, out, op, tmp):
     ``_Parser._primary`` decodes it; returns (end of token, op), end -1 when unsure."""
     c = d[i]
     if c == 34:
-        return _str_token(d, i, e, out, op, tmp)
+        j = _str_end(d, i, e)
+        if j < 0:
+            return -1, op
+        if j + 3 <= e and d[j] == 46 and d[j + 1] == 46 and d[j + 2] == 46:
+            op = _put_lit(out, op, 0)
+            op = _put_text(d, i + 1, j - 1, out, op, tmp)
+            return j + 3, _put_lit(out, op, 1)
+        return j, _put_text(d, i + 1, j - 1, out, op, tmp)
     if c == 46:
         if i + 2 < e and d[i + 1] == 46 and d[i + 2] == 46:
             return i + 3, _put_lit(out, op, 6)
@@ -716,24 +733,36 @@ def _fprim(d, i, e, out, op, tmp):
         s = i + 1 if c == 45 else i
         if s >= e or not _isdigit(d[s]):
             return -1, op
-        j = _digits_end(d, s, e)
-        hexa = j > s + 1 and d[s + 1] == 120
-        if not hexa and j + 1 < e and d[j] == 46 and _isdigit(d[j + 1]):  # a float: not typed here
-            return -1, op
+        if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+            j = s + 2
+            while j < e and _ishex(d[j]):
+                j += 1
+        else:
+            j = s
+            while j < e and _isdigit(d[j]):
+                j += 1
+            if j + 1 < e and d[j] == 46 and _isdigit(d[j + 1]):  # a float: not typed here
+                return -1, op
         if j < e and d[j] == 60:
             pe = _path_end(d, j, e)
             if pe < 0:
                 return -1, op
-            op = _put_fd_path(d, i, j, pe, out, op, tmp)
+            op = _put_lit(out, op, 2)
+            op = _put_int(d, i, j, out, op)
             if op < 0:
                 return -1, op
-            return pe + 1, op
+            op = _put_lit(out, op, 3)
+            op = _put_text(d, j + 1, pe, out, op, tmp)
+            out[op] = 125
+            return pe + 1, op + 1
         op = _put_int(d, i, j, out, op)
         if op < 0:
             return -1, op
         return j, op
     if _isalpha_(c):
-        j = _word_end(d, i + 1, e)
+        j = i + 1
+        while j < e and _isword(d[j]):
+            j += 1
         if j < e and d[j] == 46:  # dotted names: not here
             return -1, op
         if j < e and d[j] == 40:
@@ -751,7 +780,15 @@ def _fprim(d, i, e, out, op, tmp):
             op = _put_text(d, j + 1, pe, out, op, tmp)
             out[op] = 125
             return pe + 1, op + 1
-        return j, _put_name(d, i, j, out, op)
+        if j - i == 4 and d[i] == 78 and d[i + 1] == 85 and d[i + 2] == 76 and d[i + 3] == 76:
+            return j, _put_lit(out, op, 5)
+        out[op] = 34
+        op += 1
+        for t in range(i, j):
+            out[op] = d[t]
+            op += 1
+        out[op] = 34
+        return j, op + 1
     return -1, op
 
 
@@ -768,7 +805,9 @@ def _fgroup(d, i, e, out, op, tmp, in_array):
         while j < e and d[j] == 124:
             if j + 1 >= e or not _prim_start(d[j + 1]):
                 return -1, op0
-            j, op = _fprim(d, j + 1, e, out, _put_comma(out, op), tmp)
+            out[op] = 44
+            out[op + 1] = 32
+            j, op = _fprim(d, j + 1, e, out, op + 2, tmp)
             if j < 0:
                 return -1, op0
         if j < e and d[j] == 32 and j + 1 < e and d[j + 1] != 47:
@@ -780,7 +819,9 @@ def _fgroup(d, i, e, out, op, tmp, in_array):
     op -= 1
     if in_array:
         while j + 1 < e and d[j] == 32 and _prim_start(d[j + 1]):
-            j, op = _fprim(d, j + 1, e, out, _put_comma(out, op), tmp)
+            out[op] = 44
+            out[op + 1] = 32
+            j, op = _fprim(d, j + 1, e, out, op + 2, tmp)
             if j < 0 or (j < e and d[j] == 124):
                 return -1, op0
     return j, op
@@ -799,7 +840,9 @@ def _raw_expr(d, i, e, out, op, tmp):
         if c == 32:
             p += 1
         elif _isalpha_(c):
-            j = _word_end(d, p + 1, e)
+            j = p + 1
+            while j < e and _isword(d[j]):
+                j += 1
             if j < e and (d[j] == 46 or d[j] == 60):
                 return -1, -1
             if j < e and d[j] == 40:
@@ -809,7 +852,14 @@ def _raw_expr(d, i, e, out, op, tmp):
             p = j
         elif _isdigit(c) or (c == 45 and p + 1 < e and _isdigit(d[p + 1])):
             s = p + 1 if c == 45 else p
-            j = _digits_end(d, s, e)
+            if d[s] == 48 and s + 2 < e and d[s + 1] == 120 and _ishex(d[s + 2]):
+                j = s + 2
+                while j < e and _ishex(d[j]):
+                    j += 1
+            else:
+                j = s
+                while j < e and _isdigit(d[j]):
+                    j += 1
             if j < e and (d[j] == 46 or d[j] == 60):
                 return -1, -1
             p = j
@@ -856,24 +906,14 @@ def _raw_expr(d, i, e, out, op, tmp):
 
 
 @njit(cache=True, nogil=True)
-def _fgroup_or_raw(d, p, e, out, op, tmp, in_array, close, comment):
-    """:func:`_fgroup` when the value ends there (at the end ``e`` when ``close < 0``, else
-    before ``close``, ``,`` or, if ``comment``, `` /``), else the ``_Raw`` text of
-    :func:`_raw_expr`; (end, op), end -1 when unsure."""
-    v0 = op
-    q, op = _fgroup(d, p, e, out, op, tmp, in_array)
-    if q >= 0:
-        if q == e:
-            ends = close < 0
-        else:
-            c = d[q]
-            ends = c == close or c == 44 or (comment and c == 32 and q + 1 < e and d[q + 1] == 47)
-        if ends:
-            return q, op
-    te, q = _raw_expr(d, p, e, out, v0, tmp)
-    if te < 0:
-        return -1, op
-    return q, _put_raw(d, p, te, out, v0)
+def _put_raw(d, i, j, out, op):
+    out[op] = 34
+    op += 1
+    for t in range(i, j):
+        out[op] = d[t]
+        op += 1
+    out[op] = 34
+    return op + 1
 
 
 @njit(cache=True, nogil=True)
@@ -891,7 +931,14 @@ def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
         if c == 123 and allow_struct:
             p, op = _fstruct(d, p, e, out, op, tmp, ks, kl)
         elif _prim_start(c):
-            p, op = _fgroup_or_raw(d, p, e, out, op, tmp, True, 93, False)
+            v0 = op
+            q, op = _fgroup(d, p, e, out, op, tmp, True)
+            if q < 0 or not (q < e and (d[q] == 93 or d[q] == 44)):
+                te, q = _raw_expr(d, p, e, out, v0, tmp)
+                if te < 0:
+                    return -1, op
+                op = _put_raw(d, p, te, out, v0)
+            p = q
         else:
             return -1, op
         if p < 0:
@@ -900,7 +947,9 @@ def _farray(d, i, e, out, op, tmp, ks, kl, allow_struct):
             out[op] = 93
             return p + 1, op + 1
         if p + 2 < e and d[p] == 44 and d[p + 1] == 32 and d[p + 2] != 93:
-            op = _put_comma(out, op)
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
             p += 2
         else:
             return -1, op
@@ -922,10 +971,14 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
             out[op] = 125
             return p + 1, op + 1
         if idx > 0:
-            op = _put_comma(out, op)
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
         keyed = False
         if _isalpha_(d[p]):
-            k = _word_end(d, p + 1, e)
+            k = p + 1
+            while k < e and _isword(d[k]):
+                k += 1
             m = k
             while m < e and d[m] == 32:
                 m += 1
@@ -933,9 +986,31 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 return -1, op  # "a = 1": a key for Python too; not written here
             if k + 1 < e and d[k] == 61 and d[k + 1] != 61 and d[k + 1] != 62:
                 keyed = True
-                nkeys, op = _put_key(d, p, k, ks, kl, nkeys, out, op)
-                if nkeys < 0:
+                if d[p] == 95:
+                    allnum = k > p + 1
+                    for t in range(p + 1, k):
+                        if not _isdigit(d[t]):
+                            allnum = False
+                    if allnum:
+                        return -1, op
+                if nkeys >= ks.shape[0]:
                     return -1, op
+                for t in range(nkeys):
+                    if kl[t] == k - p:
+                        same = True
+                        for u in range(k - p):
+                            if d[ks[t] + u] != d[p + u]:
+                                same = False
+                                break
+                        if same:
+                            return -1, op
+                ks[nkeys] = p
+                kl[nkeys] = k - p
+                nkeys += 1
+                op = _put_raw(d, p, k, out, op)
+                out[op] = 58
+                out[op + 1] = 32
+                op += 2
                 p = k + 1
         c = d[p]
         if c == 46 and p + 3 < e and d[p + 1] == 46 and d[p + 2] == 46 and (d[p + 3] == 44 or d[p + 3] == 125):
@@ -949,7 +1024,13 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
             p += 3
         else:
             if not keyed:
-                op = _put_pos_key(out, op, idx)
+                out[op] = 34
+                out[op + 1] = 95
+                op = _put_uint(out, op + 2, idx)
+                out[op] = 34
+                out[op + 1] = 58
+                out[op + 2] = 32
+                op += 3
             v0 = op
             if c == 91:
                 p, op = _farray(d, p, e, out, op, tmp, ks, kl, False)
@@ -959,7 +1040,13 @@ def _fstruct(d, i, e, out, op, tmp, ks, kl):
                 out[op] = 125
                 op += 1
             elif _prim_start(c):
-                p, op = _fgroup_or_raw(d, p, e, out, op, tmp, False, 125, True)
+                q, op = _fgroup(d, p, e, out, op, tmp, False)
+                if q < 0 or not (q < e and (d[q] == 125 or d[q] == 44 or (d[q] == 32 and q + 1 < e and d[q + 1] == 47))):
+                    te, q = _raw_expr(d, p, e, out, v0, tmp)
+                    if te < 0:
+                        return -1, op
+                    op = _put_raw(d, p, te, out, v0)
+                p = q
             else:
                 return -1, op
             if p < 0:
@@ -1014,7 +1101,9 @@ def _full(d, a, b, out, op, tmp, ks, kl):
     first = True
     while p < b:
         if not first:
-            op = _put_comma(out, op)
+            out[op] = 44
+            out[op + 1] = 32
+            op += 2
         first = False
         v0 = op
         c = d[p]
@@ -1028,7 +1117,13 @@ def _full(d, a, b, out, op, tmp, ks, kl):
             out[op] = 125
             op += 1
         elif _prim_start(c):
-            p, op = _fgroup_or_raw(d, p, b, out, op, tmp, False, -1, True)
+            q, op = _fgroup(d, p, b, out, op, tmp, False)
+            if q < 0 or not (q == b or d[q] == 44 or (d[q] == 32 and q + 1 < b and d[q + 1] == 47)):
+                te, q = _raw_expr(d, p, b, out, v0, tmp)
+                if te < 0:
+                    return -1
+                op = _put_raw(d, p, te, out, v0)
+            p = q
         else:
             return -1
         if p < 0:
@@ -1085,7 +1180,9 @@ def decode_rows(offs, d, valid, r0, r1, out, oofs, op, fb, tmp, ks, kl):
             first = True
             while p < b:
                 if not first:
-                    op = _put_comma(out, op)
+                    out[op] = 44
+                    out[op + 1] = 32
+                    op += 2
                 first = False
                 if d[p] == 123:
                     p, op = _struct(d, p, b, out, op, tmp, ks, kl)
@@ -1256,7 +1353,9 @@ def jsonl_rows(r0, n, offs, datas, valid, kinds, keys, key_at, out, oofs, op):
             if not valid[c, r]:
                 continue
             if not first:
-                op = _put_comma(out, op)
+                out[op] = 44
+                out[op + 1] = 32
+                op += 2
             first = False
             for t in range(key_at[c], key_at[c + 1]):
                 out[op] = keys[t]
