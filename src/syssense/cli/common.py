@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import pyarrow as pa
@@ -17,14 +17,14 @@ from rich.table import Table
 PIPE_WIDTH = 140
 
 
-def _stdout_width() -> int | None:
-    if "COLUMNS" in os.environ or sys.stdout.isatty():
+def _width(stream: TextIO) -> int | None:
+    if "COLUMNS" in os.environ or stream.isatty():
         return None
     return PIPE_WIDTH
 
 
-console = Console(stderr=False, width=_stdout_width())
-err_console = Console(stderr=True)
+console = Console(stderr=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 where_option = click.option(
     "--where",
