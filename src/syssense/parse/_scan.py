@@ -69,6 +69,26 @@ def _fixed(v, nd, k, pow10):
     return v / pow10[k]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _decimal(buf, i, e):
+    """``DIGITS.DIGITS`` from ``buf[i]``: (value of all the digits, digits before the point,
+    digits after it, end); the digit counts are 0 when the text is not of that form."""
+    j = i
+    v = 0
+    while j < e and _isdigit(buf[j]):
+        v = v * 10 + (buf[j] - 48)
+        j += 1
+    ni = j - i
+    if ni == 0 or j >= e or buf[j] != 46:
+        return v, 0, 0, j
+    j += 1
+    d = j
+    while j < e and _isdigit(buf[j]):
+        v = v * 10 + (buf[j] - 48)
+        j += 1
+    return v, ni, j - d, j
+
+
 @njit(cache=True, nogil=True)
 def _count_lines(buf):
     n = 0
@@ -143,24 +163,12 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10, n, start, end, sp, num): 
             i = j
         # ---- timestamp
         if ts_mode == 1:
-            j = i
-            v = 0
-            while j < e and _isdigit(buf[j]):
-                v = v * 10 + (buf[j] - 48)
-                j += 1
-            if j == i or j >= e or buf[j] != 46:
-                continue
-            ni = j - i
-            j += 1
-            d = j
-            while j < e and _isdigit(buf[j]):
-                v = v * 10 + (buf[j] - 48)
-                j += 1
-            if j == d or j >= e or buf[j] != 32:
+            v, ni, nf, j = _decimal(buf, i, e)
+            if nf == 0 or j >= e or buf[j] != 32:
                 continue
             sp[line, 0] = i
             sp[line, 1] = j
-            num[line, 0] = _fixed(v, ni + j - d, j - d, pow10)
+            num[line, 0] = _fixed(v, ni + nf, nf, pow10)
             while j < e and buf[j] == 32:
                 j += 1
             i = j
@@ -362,25 +370,13 @@ def _scan(buf, pid_mode, ts_mode, unf, resumed, pow10, n, start, end, sp, num): 
             sp[line, 11] = j
         # duration
         if j + 1 < e and buf[j] == 32 and buf[j + 1] == 60:
-            t = j + 2
-            d = t
-            v = 0
-            while t < e and _isdigit(buf[t]):
-                v = v * 10 + (buf[t] - 48)
-                t += 1
-            if t == d or t >= e or buf[t] != 46:
-                continue
-            ni = t - d
-            t += 1
-            d2 = t
-            while t < e and _isdigit(buf[t]):
-                v = v * 10 + (buf[t] - 48)
-                t += 1
-            if t == d2 or t >= e or buf[t] != 62:
+            d = j + 2
+            v, ni, nf, t = _decimal(buf, d, e)
+            if nf == 0 or t >= e or buf[t] != 62:
                 continue
             sp[line, 12] = d
             sp[line, 13] = t
-            num[line, 1] = _fixed(v, ni + t - d2, t - d2, pow10)
+            num[line, 1] = _fixed(v, ni + nf, nf, pow10)
             j = t + 1
         if j != e:
             continue
