@@ -221,6 +221,19 @@ def _table_lookup_seqs(table, codes, offsets, k, shift, bits_mode, tail_mask):  
             o += 1
     return out
 
+@njit(cache=True, nogil=True, inline="always")
+def _hamming_below(db, r, q, i, best):  # pragma: no cover - compiled
+    """Hamming distance of ``db[r]`` and ``q[i]``, counted only up to ``best`` (a result
+    >= ``best`` means "not closer")."""
+    d = 0
+    for j in range(q.shape[1]):
+        if db[r, j] != q[i, j]:
+            d += 1
+            if d >= best:
+                break
+    return d
+
+
 @njit(cache=True, nogil=True)
 def _scan_min_hamming(db, q, orders, lo, hi, lower, certified, full_scan):  # pragma: no cover - compiled
     """Exact minimum Hamming distance of each query row to the ``db`` rows, known to be at
@@ -237,13 +250,7 @@ def _scan_min_hamming(db, q, orders, lo, hi, lower, certified, full_scan):  # pr
         best = k
         for b in range(nb):
             for t in range(lo[i, b], hi[i, b]):
-                r = orders[b, t]
-                d = 0
-                for j in range(k):
-                    if db[r, j] != q[i, j]:
-                        d += 1
-                        if d >= best:
-                            break
+                d = _hamming_below(db, orders[b, t], q, i, best)
                 if d < best:
                     best = d
                     if best <= lower:
@@ -255,12 +262,7 @@ def _scan_min_hamming(db, q, orders, lo, hi, lower, certified, full_scan):  # pr
         elif best > certified:
             floor = certified + 1
             for r in range(n):
-                d = 0
-                for j in range(k):
-                    if db[r, j] != q[i, j]:
-                        d += 1
-                        if d >= best:
-                            break
+                d = _hamming_below(db, r, q, i, best)
                 if d < best:
                     best = d
                     if best <= floor:
