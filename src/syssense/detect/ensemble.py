@@ -36,6 +36,19 @@ from .base import DETECTORS, Detector, register
 DEFAULT_MEMBERS = ("ngram", "frequency")
 
 
+def robust_z(calibration: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Robust z-score of ``scores`` against normal ``calibration`` scores: (s − median) / scale,
+    scale = IQR / 1.349 (the standard deviation of a normal law), else the standard deviation,
+    else 1 (Rousseeuw & Croux 1993 on robust scale)."""
+    c = np.asarray(calibration, np.float64)
+    med = float(np.median(c))
+    iqr = float(np.subtract(*np.percentile(c, [75, 25])))
+    scale = iqr / 1.349 if iqr > 0 else float(np.std(c))
+    if not scale > 0:
+        scale = 1.0
+    return (np.asarray(scores, np.float64) - med) / scale
+
+
 def _make(name: str, k: int, seed: int) -> Detector:
     from . import load_all_detectors, make_detector
 
@@ -140,12 +153,7 @@ class Ensemble(Detector):
             return np.asarray(s, np.float64)
         if self.combine == "rank":
             return np.searchsorted(c, s, side="left") / len(c)
-        med = float(np.median(c))
-        iqr = float(np.subtract(*np.percentile(c, [75, 25])))
-        scale = iqr / 1.349 if iqr > 0 else float(np.std(c))
-        if not scale > 0:
-            scale = 1.0
-        return (np.asarray(s, np.float64) - med) / scale
+        return robust_z(c, s)
 
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """Mean over members of their window scores, each put on its member's trace-score
