@@ -48,9 +48,9 @@ from .errors import SyssenseError
 from .features import Sequences, Vocabulary
 
 #: detectors whose trace score does not depend on k: evaluated once (k = None)
-K_FREE = {"frequency", "hmm", "lstm", "cover"}
+K_FREE = {"frequency", "hmm", "lstm", "cover", "tfidf"}
 #: the order of ``detectors="all"`` ("lstm" needs the optional PyTorch and minutes of training: ask for it by name)
-ALL = ("stide", "tstide", "lookahead", "ngram", "hmm", "frequency", "timing", "ensemble", "cover")
+ALL = ("stide", "tstide", "lookahead", "ngram", "hmm", "frequency", "timing", "ensemble", "cover", "tfidf")
 
 ProgressFn = Callable[[str, int, int], None]
 

@@ -11,7 +11,7 @@ from .base import DETECTORS, Detector, load_model, register
 
 #: modules that register detectors; a module that is absent (not written yet, or an
 #: optional dependency missing) is skipped.
-_DETECTOR_MODULES = ("stide", "lookahead", "ngram", "hmm", "frequency", "timing", "ensemble", "lstm", "cover")
+_DETECTOR_MODULES = ("stide", "lookahead", "ngram", "hmm", "frequency", "timing", "ensemble", "lstm", "cover", "tfidf")
 
 
 def load_all_detectors() -> dict[str, type[Detector]]:
