@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from syssense.cli import cli
 from syssense.dataset import Dataset, read_dataset, traces_table, write_dataset
+from syssense.errors import SyssenseError
 from syssense.evaluate import alarm_runs, bootstrap_auc, dr_at_far, evaluate, split_dataset
 
 ADFA_SMALL = Path(__file__).parent / "data" / "evaluate" / "adfa-small"
@@ -73,6 +74,20 @@ def test_published_split_is_used_and_attack_never_trains():
     tr, te, label, info = split_dataset(ds)
     assert info["split"] == "published" and sorted(tr) == sorted(f"normal-{i}" for i in range(10))
     assert info["n_test_normal"] == 20 and info["n_test_anomalous"] == 10
+
+
+def test_split_random_ignores_the_published_split_and_published_insists_on_it():
+    normal, anom = _toy()
+    ds = _dataset(normal, anom, split=lambda lab, i: "attack" if lab == "anomalous" else ("training" if i < 10 else "validation"))
+    tr, te, label, info = split_dataset(ds, 0.4, seed=0, split="random")
+    assert info["split"] == "random" and len(tr) == 12  # 40 % of all 30 normal traces, both published parts pooled
+    assert all(label[t] == "normal" for t in tr) and any(int(t.split("-")[1]) >= 10 for t in tr)
+    assert not set(tr) & set(te) and info["n_test_normal"] == 18 and info["n_test_anomalous"] == 10
+    assert split_dataset(ds, 0.4, seed=0, split="published")[3]["split"] == "published"
+    with pytest.raises(SyssenseError, match="no published training split"):
+        split_dataset(_dataset(normal, anom), split="published")
+    with pytest.raises(SyssenseError, match="--split must be"):
+        split_dataset(ds, split="sideways")
 
 
 def test_evaluate_separates_an_obvious_attack_and_returns_curves():

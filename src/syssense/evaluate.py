@@ -142,18 +142,32 @@ def alarm_runs(alarm: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarra
 # --------------------------------------------------------------------------- data
 
 
-def split_dataset(ds: Dataset, train_fraction: float = 0.5, seed: int = 0) -> tuple[list[str], list[str], dict[str, str], dict[str, Any]]:
-    """``(train_ids, test_ids, label_of, info)`` following the protocol above."""
+SPLITS = ("auto", "published", "random")
+
+
+def split_dataset(ds: Dataset, train_fraction: float = 0.5, seed: int = 0,
+                  split: str = "auto") -> tuple[list[str], list[str], dict[str, str], dict[str, Any]]:
+    """``(train_ids, test_ids, label_of, info)`` following the protocol above.
+
+    ``split``: ``"auto"`` uses the published training split when the dataset has one, else a
+    random ``train_fraction`` of the normal traces; ``"published"`` insists on the published
+    split; ``"random"`` ignores it and draws ``train_fraction`` of *all* normal traces (the
+    protocol of many later ADFA-LD papers; normal traces of any published split are pooled).
+    """
+    if split not in SPLITS:
+        raise SyssenseError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     t = ds.traces
     ids = np.array(t.column("trace_id").to_pylist(), dtype=object)
     label = np.array([x or "unknown" for x in t.column("label").to_pylist()], dtype=object)
-    split = np.array([x or "" for x in t.column("split").to_pylist()], dtype=object)
+    split_col = np.array([x or "" for x in t.column("split").to_pylist()], dtype=object)
     normal = label == "normal"
     anomalous = label == "anomalous"
     if not anomalous.any():
         raise SyssenseError("evaluate needs traces labelled anomalous; this dataset has none")
-    published = (split == "training") & normal
-    if published.any():
+    published = (split_col == "training") & normal
+    if split == "published" and not published.any():
+        raise SyssenseError("this dataset has no published training split; use --split auto or random")
+    if published.any() and split != "random":
         train = published
         how = "published"
     else:
@@ -261,12 +275,14 @@ def evaluate(
     params: dict[str, dict[str, Any]] | None = None,
     by: str = "process",
     progress: ProgressFn | None = None,
+    split: str = "auto",
 ) -> Evaluation:
     """Train every detector on normal training traces and score the test traces.
 
     ``dataset``: a :class:`~syssense.dataset.Dataset` or any path :func:`syssense.load`
     reads. ``detectors``: a name, a list of names, or ``"all"``. ``ks``: an int, a list,
     or ``"3..10"``. ``params``: extra constructor parameters per detector name.
+    ``split``: ``"auto"``, ``"published"`` or ``"random"`` (see :func:`split_dataset`).
     ``recording``: also compute the per-recording (LID-DS) figures (needs window scores
     of training and test traces). ``progress(label, done, total)`` is called after each
     (detector, k). See the module docstring for the protocol and :class:`Evaluation` for
@@ -280,7 +296,7 @@ def evaluate(
         dataset = load(dataset)
     names = _detector_names(detectors)
     k_list = _parse_ks(ks)
-    train_ids, test_ids, label_of, info = split_dataset(dataset, train_fraction, seed)
+    train_ids, test_ids, label_of, info = split_dataset(dataset, train_fraction, seed, split)
     events = dataset.events
     wanted = pa.array(train_ids + test_ids, pa.string())
     events = events.filter(pc.is_in(pc.cast(events.column("trace_id"), pa.string()), value_set=wanted))

@@ -64,7 +64,10 @@ def _jsonable(v: Any) -> Any:
 @click.option("-k", "ks", default="6", show_default=True, help="Window length / order: K, K1..K2 or K1,K2,...")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of result objects instead of the table.")
 @click.option("--train-fraction", type=float, default=0.5, show_default=True,
-              help="Without a published training split: fraction of normal traces to train on.")
+              help="Random split: fraction of normal traces to train on.")
+@click.option("--split", "split", type=click.Choice(["auto", "published", "random"]), default="auto", show_default=True,
+              help="auto: the published training split when the data has one, else random; "
+                   "random: ignore a published split and draw --train-fraction of all normal traces.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random split and the bootstrap.")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=1000, show_default=True,
               help="Bootstrap resamples for the AUC confidence interval (0: none).")
@@ -78,13 +81,13 @@ def _jsonable(v: Any) -> Any:
 @click.option("--curves", "curves_path", type=click.Path(path_type=Path), default=None,
               help="Write the ROC curves (fpr, tpr per detector and k) to this JSON file.")
 def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool, train_fraction: float,
-                 seed: int, n_bootstrap: int, no_recording: bool, fmt: str | None, by: str,
+                 split: str, seed: int, n_bootstrap: int, no_recording: bool, fmt: str | None, by: str,
                  where: tuple[str, ...], scores_path: Path | None, curves_path: Path | None) -> None:
     """Train detectors on normal traces of DATA and rank them on its labelled test traces.
 
     DATA is a dataset directory, a Parquet events file or a raw dataset (ADFA-LD zip,
     UNM files, ...). Training uses the published training split when the data has one,
-    else --train-fraction of the normal traces (--seed). Reports ROC AUC with a bootstrap
+    else (or with --split random) --train-fraction of the normal traces (--seed). Reports ROC AUC with a bootstrap
     95 % CI, detection rate at 1 % and 5 % false alarms, per-recording detection (LID-DS
     convention), and fit/score seconds.
 
@@ -93,6 +96,7 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
       syssense evaluate /work/shared/datasets/adfa-ld/ADFA-LD.zip --detector all -k 3..10
       syssense evaluate adfa --detector ngram -k 6 --json
       syssense evaluate stide-data --detector stide,ngram -k 6 --train-fraction 0.3 --seed 1
+      syssense evaluate ADFA-LD.zip -d cover,tfidf --split random --train-fraction 0.16
     """
     from ..evaluate import _detector_names, _parse_ks, evaluate
     from ..parse.registry import load
@@ -117,7 +121,7 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
         def report(label: str, done: int, total: int) -> None:
             progress.update(task, description=label, completed=done, total=total)
 
-        result = evaluate(ds, detectors=list(detectors), ks=ks, train_fraction=train_fraction, seed=seed,
+        result = evaluate(ds, detectors=list(detectors), ks=ks, train_fraction=train_fraction, seed=seed, split=split,
                           n_bootstrap=n_bootstrap, recording=not no_recording, by=by, progress=report)
     rows = result.leaderboard()
     if scores_path is not None:
