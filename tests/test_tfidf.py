@@ -154,3 +154,29 @@ def test_evaluate_on_real_adfa_subset() -> None:
     rows = res.rows
     assert len(rows) == 1 and rows[0]["k"] is None
     assert 0.5 < rows[0]["auc"] <= 1.0
+
+
+def test_blocked_nearest_equals_one_product() -> None:
+    from scipy.sparse import random as sparse_random
+
+    from syssense.detect.tfidf import _nearest
+
+    X = sparse_random(37, 20, density=0.3, random_state=1, format="csr")
+    N = sparse_random(20, 11, density=0.3, random_state=2, format="csr")
+    full = (X @ N).toarray()
+    for cells in (1, 11, 50, 10**6):
+        best, nearest = _nearest(X, N, cells=cells)
+        np.testing.assert_allclose(best, np.minimum(full.max(axis=1), 1.0))
+        has = full.max(axis=1) > 0
+        np.testing.assert_array_equal(nearest[has], full.argmax(axis=1)[has])
+        assert (nearest[~has] == -1).all()
+
+
+def test_duplicate_traces_are_scored_once_and_nearest_is_the_first_equal_row() -> None:
+    train = ["a b c", "a b c", "d e", "a b c d"]
+    det = TfidfDetector(n=2).fit(seqs(*train))
+    test = seqs("a b c", "d e", "a b c", "x y", "d e", vocab=det.vocab_)
+    res = det.score_traces(test)
+    assert res.column("nearest").to_pylist() == [0, 2, 0, -1, 2]
+    want = oracle([t.split() for t in train], [t.split() for t in ["a b c", "d e", "a b c", "x y", "d e"]], 2)
+    np.testing.assert_allclose(res.column("score").to_numpy(), want, atol=1e-12)

@@ -85,6 +85,44 @@ def _rows(trace: np.ndarray, key: np.ndarray, n_traces: int,
     return offsets, k[first], counts
 
 
+def _distinct_rows(matrix: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the distinct rows of a CSR count matrix: ``first`` the row
+    number where each distinct row first occurs (ascending), ``inverse`` each row's distinct
+    index. Many traces of a program are equal term for term; they are compared once."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    ptr, idx, val = matrix.indptr, matrix.indices, matrix.data
+    seen: dict[tuple[bytes, bytes], int] = {}
+    first: list[int] = []
+    inverse = np.empty(matrix.shape[0], np.int64)
+    for i in range(matrix.shape[0]):  # one dict look-up per trace, not per event
+        key = (idx[ptr[i]:ptr[i + 1]].tobytes(), val[ptr[i]:ptr[i + 1]].tobytes())
+        j = seen.setdefault(key, len(first))
+        if j == len(first):
+            first.append(i)
+        inverse[i] = j
+    return np.array(first, np.int64), inverse
+
+
+def _nearest(X: Any, normal_t: Any, cells: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Largest cosine similarity of each row of ``X`` to the normal rows (columns of
+    ``normal_t``) and the column where it is reached (−1 when no term is shared). Rows go
+    in blocks so that a block's dense similarity matrix holds at most ``cells`` numbers
+    (16 MB), whatever the number of traces."""
+    best = np.zeros(X.shape[0])
+    nearest = np.full(X.shape[0], -1, np.int64)
+    if normal_t.shape[1] == 0:
+        return best, nearest
+    block = max(1, cells // normal_t.shape[1])
+    for a in range(0, X.shape[0], block):
+        sims = (X[a:a + block] @ normal_t).toarray()
+        arg = sims.argmax(axis=1)
+        top = sims[np.arange(len(arg)), arg]
+        best[a:a + block] = np.minimum(top, 1.0)
+        nearest[a:a + block] = np.where(top > 0, arg, -1)
+    return best, nearest
+
+
 @register
 class TfidfDetector(Detector):
     """tf-idf weighted n-gram profile, nearest normal trace by cosine (Liao & Vemuri 2002).
@@ -109,16 +147,32 @@ class TfidfDetector(Detector):
 
     # ------------------------------------------------------------------ learning
     def _term_rows(self, seqs: Sequences, known: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Term counts per trace of ``seqs``. An n-gram is its own term when it has no unknown
-        call and (``known`` given) is in ``known``; otherwise it counts for the key −order."""
-        _tids, seq_trace = seqs.trace_index()
+        """Term counts per trace of ``seqs``: ``(row_offsets, keys, counts)``. An n-gram is its
+        own term when it has no unknown call and is in ``known`` (sorted keys; ``None``: every
+        n-gram of ``seqs`` is known); otherwise it counts for the key −order."""
+        trace_ids, seq_trace = seqs.trace_index()
         seq_of = np.repeat(seq_trace, seqs.lengths) if len(seq_trace) else np.zeros(0, np.int64)
-        traces, keys = [], []
-        for order, (start, key, unknown) in enumerate(_ngrams(seqs, self.n), start=1):
-            own = ~unknown if known is None else ~unknown & np.isin(key, known)
-            traces.append(seq_of[start])
-            keys.append(np.where(own, key, -order))
-        return _rows(np.concatenate(traces), np.concatenate(keys), len(_tids))
+        grams = _ngrams(seqs, self.n)
+        if known is None:
+            known = np.unique(np.concatenate([key[~unknown] for _s, key, unknown in grams]))
+        n_known = len(known)
+        width = n_known + self.n  # one row of the count matrix: known terms, then unseen per order
+        cells = []
+        for order, (start, key, unknown) in enumerate(grams, start=1):
+            pos = np.searchsorted(known, key)
+            own = ~unknown & (pos < n_known)
+            own[own] = known[pos[own]] == key[own]
+            cells.append(seq_of[start] * width + np.where(own, pos, n_known + order - 1))
+        cell = np.sort(np.concatenate(cells))
+        new = np.ones(len(cell), bool)
+        new[1:] = cell[1:] != cell[:-1]
+        first = np.flatnonzero(new)
+        counts = np.diff(np.append(first, len(cell))).astype(np.int64)
+        trace, col = np.divmod(cell[first], width)
+        keys = np.where(col < n_known, known[np.minimum(col, max(n_known - 1, 0))] if n_known else 0,
+                        n_known - 1 - col)
+        offsets = np.searchsorted(trace, np.arange(len(trace_ids) + 1)).astype(np.int64)
+        return offsets, keys.astype(np.int64), counts
 
     def _fit(self, seqs: Sequences, reset: bool) -> None:
         self._check()
@@ -176,14 +230,15 @@ class TfidfDetector(Detector):
         col = np.where(keys >= 0, np.searchsorted(terms, keys), len(terms) - keys - 1)
         return csr_matrix((counts.astype(np.float64), col, offsets), shape=(len(offsets) - 1, len(terms) + self.n))
 
-    def _fitted_index(self) -> tuple[np.ndarray, Any, Any]:
+    def _fitted_index(self) -> tuple[np.ndarray, Any, Any, np.ndarray]:
         if getattr(self, "_index", None) is None:
             from sklearn.feature_extraction.text import TfidfTransformer
 
             terms = self.terms()
             counts = self._matrix(self.row_offsets_, self.keys_, self.counts_, terms)
-            tf = TfidfTransformer().fit(counts)
-            self._index = (terms, tf, tf.transform(counts).T.tocsr())
+            tf = TfidfTransformer().fit(counts)  # idf over every training trace, duplicates too
+            first, _inverse = _distinct_rows(counts)
+            self._index = (terms, tf, tf.transform(counts[first]).T.tocsr(), first)
         return self._index
 
     # ------------------------------------------------------------------ scoring
@@ -194,15 +249,14 @@ class TfidfDetector(Detector):
         ``n_calls``."""
         seqs = self._prepare(seqs)
         self._check()
-        terms, tf, normal_t = self._fitted_index()
+        terms, tf, normal_t, normal_rows = self._fitted_index()
         offsets, keys, counts = self._term_rows(seqs, terms)
         trace_ids, seq_trace = seqs.trace_index()
-        sims = (tf.transform(self._matrix(offsets, keys, counts, terms)) @ normal_t).tocsr()
-        best = np.zeros(len(trace_ids))
-        nearest = np.full(len(trace_ids), -1, np.int64)
-        if sims.shape[1] and sims.nnz:
-            best = np.minimum(sims.max(axis=1).toarray().ravel(), 1.0)
-            nearest = np.where(best > 0, np.asarray(sims.argmax(axis=1)).ravel(), -1).astype(np.int64)
+        matrix = self._matrix(offsets, keys, counts, terms)
+        first, inverse = _distinct_rows(matrix)  # equal traces are compared once
+        best, nearest = _nearest(tf.transform(matrix[first]), normal_t)
+        nearest = np.where(nearest >= 0, normal_rows[np.maximum(nearest, 0)], -1)
+        best, nearest = best[inverse], nearest[inverse]
         n_calls = np.bincount(seq_trace, weights=seqs.lengths, minlength=len(trace_ids)).astype(np.int64)
         row = np.repeat(np.arange(len(trace_ids)), np.diff(offsets))
         unseen = np.bincount(row, weights=np.where(keys < 0, counts, 0), minlength=len(trace_ids)).astype(np.int64)
