@@ -21,45 +21,24 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.metrics import roc_auc_score, roc_curve
 
+from _adfa import SAVED_SCORES, ZIP, published_split, report, scores_by_id
 from syssense.detect.cover import CoverDetector
 from syssense.detect.ensemble import robust_z
 from syssense.detect.lstm import LSTMDetector
 from syssense.detect.ngram import NGram
-from syssense.evaluate import bootstrap_auc, dr_at_far
 from syssense.features import Sequences
-from syssense.parse.registry import load
 
-ZIP = Path("/work/shared/datasets/adfa-ld/ADFA-LD.zip")
-OUT = Path(__file__).parent / "out" / "adfa_session3_scores.npz"
 MEMBERS = {"lstm-200": (200, 1), "lstm-400": (400, 1), "lstm-2x400": (400, 2)}
-
-
-def report(name: str, y: np.ndarray, s: np.ndarray, extra: str = "") -> float:
-    fpr, tpr, _ = roc_curve(y, s)
-    lo, hi = bootstrap_auc(y, s, 1000, 0)
-    auc = float(roc_auc_score(y, s))
-    print(f"  {name:30s} AUC {auc:.4f} (95% CI {lo:.3f}-{hi:.3f})  "
-          f"DR@1%FAR {dr_at_far(fpr, tpr, 0.01):.3f}  DR@5%FAR {dr_at_far(fpr, tpr, 0.05):.3f}  {extra}", flush=True)
-    return auc
-
-
-def scores_by_id(table, tids: list[str]) -> np.ndarray:
-    got = dict(zip(table.column("trace_id").to_pylist(), table.column("score").to_pylist(), strict=True))
-    return np.array([got[t] for t in tids], dtype=float)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zip", type=Path, default=ZIP)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=SAVED_SCORES)
     args = ap.parse_args()
     t0 = time.perf_counter()
-    ds = load(args.zip)
-    train = ds.select({"split": ["training"]})
-    test = ds.select({"split": ["validation", "attack"]})
-    train_seqs = Sequences.from_events(train.events, by="trace")
+    _ds, train_seqs, test = published_split(args.zip)
     print(f"loaded in {time.perf_counter() - t0:.1f} s: {len(train_seqs)} training traces "
           f"({train_seqs.n_calls:,} calls)", flush=True)
     label = dict(zip(test.traces.column("trace_id").to_pylist(), test.traces.column("label").to_pylist(), strict=True))

@@ -17,33 +17,26 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from _adfa import SAVED_SCORES, ZIP, published_split, saved_scores, scores_by_id
 from syssense.detect.stide import Stide
 from syssense.detect.tfidf import TfidfDetector
 from syssense.features import Sequences
-from syssense.parse.registry import load
 
-ZIP = Path("/work/shared/datasets/adfa-ld/ADFA-LD.zip")
-SCORES = Path(__file__).parent / "out" / "adfa_session3_scores.npz"
 SAVED = {"lstm ens.": "ensemble_test", "ngram k=6": "ngram-6_test", "cover": "cover_test"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zip", type=Path, default=ZIP)
-    ap.add_argument("--scores", type=Path, default=SCORES)
+    ap.add_argument("--scores", type=Path, default=SAVED_SCORES)
     args = ap.parse_args()
-    saved = dict(np.load(args.scores, allow_pickle=False))
-    tids = saved["trace_id"].tolist()
-    ds = load(args.zip)
+    saved, tids, _y = saved_scores(args.scores)
+    ds, train, test = published_split(args.zip)
     group = dict(zip(ds.traces.column("trace_id").to_pylist(), ds.traces.column("group").to_pylist(), strict=True))
-    train = Sequences.from_events(ds.select({"split": ["training"]}).events, by="trace")
-    test_events = ds.select({"split": ["validation", "attack"]}).events
     scores = {name: saved[key] for name, key in SAVED.items()}
     for name, det in (("stide k=6", Stide(k=6)), ("tfidf", TfidfDetector())):
         det.fit(train)
-        res = det.score_traces(Sequences.from_events(test_events, vocab=det.vocab_, by="trace"))
-        got = dict(zip(res.column("trace_id").to_pylist(), res.column("score").to_pylist(), strict=True))
-        scores[name] = np.array([got[t] for t in tids])
+        scores[name] = scores_by_id(det.score_traces(Sequences.from_events(test.events, vocab=det.vocab_, by="trace")), tids)
     cls = np.array([group[t] or "normal" for t in tids], dtype=object)
     normal = cls == "normal"
     classes = sorted(set(cls[~normal]))

@@ -20,33 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
+from _adfa import SAVED_SCORES, ZIP, published_split, report, saved_scores, scores_by_id
 from syssense.detect.ensemble import robust_z
 from syssense.detect.stide import Stide
 from syssense.detect.tfidf import TfidfDetector
 from syssense.features import Sequences
-from syssense.parse.registry import load
-
-ZIP = Path("/work/shared/datasets/adfa-ld/ADFA-LD.zip")
-SCORES = Path(__file__).parent / "out" / "adfa_session3_scores.npz"
 
 
 def main() -> None:
-    from adfa_lstm_ensemble import report, scores_by_id
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zip", type=Path, default=ZIP)
-    ap.add_argument("--scores", type=Path, default=SCORES)
+    ap.add_argument("--scores", type=Path, default=SAVED_SCORES)
     args = ap.parse_args()
-    saved = dict(np.load(args.scores, allow_pickle=False))
-    tids = saved["trace_id"].tolist()
-    y = saved["y"].astype(bool)
+    saved, tids, y = saved_scores(args.scores)
     held_set = set(saved["heldout_trace_id"].tolist())
 
     t0 = time.perf_counter()
-    ds = load(args.zip)
-    train = ds.select({"split": ["training"]})
-    test = ds.select({"split": ["validation", "attack"]})
-    train_seqs = Sequences.from_events(train.events, by="trace")
+    _ds, train_seqs, test = published_split(args.zip)
     print(f"loaded in {time.perf_counter() - t0:.1f} s", flush=True)
 
     t1 = time.perf_counter()
@@ -83,7 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
     main()
