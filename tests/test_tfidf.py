@@ -126,6 +126,10 @@ def test_save_load_round_trip_and_damaged_file(tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ModelFormatError, match="damaged"):
         load_model(tmp_path / "bad.npz")
+    arrays["s_keys"] = np.concatenate([arrays["s_keys"], [-7]])  # lengths fit again, the term does not
+    np.savez(tmp_path / "bad2.npz", **arrays)
+    with pytest.raises(ModelFormatError, match="not n-grams"):
+        load_model(tmp_path / "bad2.npz")
 
 
 def test_explain_lists_unseen_ngrams_most_frequent_first() -> None:

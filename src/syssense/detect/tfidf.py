@@ -213,6 +213,9 @@ class TfidfDetector(Detector):
         if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(keys) or len(counts) != len(keys) \
                 or np.any(np.diff(offsets) < 0):
             raise ModelFormatError("the tfidf model file is damaged: its arrays do not fit together")
+        order = np.where(keys >= 0, keys >> _ORDER_SHIFT, -keys)
+        if np.any((order < 1) | (order > int(self.n))) or np.any(counts < 1):
+            raise ModelFormatError("the tfidf model file is damaged: it holds terms that are not n-grams of its order")
         self.row_offsets_, self.keys_, self.counts_ = offsets, keys, counts
         self._index = None
 
