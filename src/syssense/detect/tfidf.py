@@ -69,20 +69,25 @@ def _ngrams(seqs: Sequences, n: int) -> list[tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _rows(trace: np.ndarray, key: np.ndarray, n_traces: int,
-          weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count equal (trace, key) pairs (summing ``weight`` when given): ``(row_offsets, keys,
-    counts)``, keys sorted within each row."""
+          weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum ``weight`` over equal (trace, key) pairs: ``(row_offsets, keys, counts)``, keys
+    sorted within each row."""
     idx = np.lexsort((key, trace))
     t, k = trace[idx], key[idx]
     new = np.ones(len(t), bool)
     new[1:] = (t[1:] != t[:-1]) | (k[1:] != k[:-1])
     first = np.flatnonzero(new)
-    if weight is None:
-        counts = np.diff(np.append(first, len(t))).astype(np.int64)
-    else:
-        counts = np.add.reduceat(weight[idx], first).astype(np.int64) if len(first) else np.zeros(0, np.int64)
+    counts = np.add.reduceat(weight[idx], first).astype(np.int64) if len(first) else np.zeros(0, np.int64)
     offsets = np.searchsorted(t[first], np.arange(n_traces + 1)).astype(np.int64)
     return offsets, k[first], counts
+
+
+def _known(key: np.ndarray, unknown: np.ndarray, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_term, position)``: which n-grams are training terms (sorted ``terms``) and where."""
+    pos = np.searchsorted(terms, key)
+    own = ~unknown & (pos < len(terms))
+    own[own] = terms[pos[own]] == key[own]
+    return own, pos
 
 
 def _distinct_rows(matrix: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -159,9 +164,7 @@ class TfidfDetector(Detector):
         width = n_known + self.n  # one row of the count matrix: known terms, then unseen per order
         cells = []
         for order, (start, key, unknown) in enumerate(grams, start=1):
-            pos = np.searchsorted(known, key)
-            own = ~unknown & (pos < n_known)
-            own[own] = known[pos[own]] == key[own]
+            own, pos = _known(key, unknown, known)
             cells.append(seq_of[start] * width + np.where(own, pos, n_known + order - 1))
         cell = np.sort(np.concatenate(cells))
         new = np.ones(len(cell), bool)
@@ -181,7 +184,7 @@ class TfidfDetector(Detector):
             self.row_offsets_, self.keys_, self.counts_ = offsets, keys, counts
         else:
             self._append(offsets, keys, counts)
-        self._index = None
+        self._changed()
 
     def _append(self, offsets: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> None:
         self.row_offsets_ = np.concatenate([self.row_offsets_, offsets[1:] + self.row_offsets_[-1]])
@@ -194,7 +197,7 @@ class TfidfDetector(Detector):
         n_rows = len(other.row_offsets_) - 1
         rows = np.repeat(np.arange(n_rows), np.diff(other.row_offsets_))
         self._append(*_rows(rows, other._remapped(id_map), n_rows, other.counts_))
-        self._index = None
+        self._changed()
 
     def _remapped(self, id_map: np.ndarray) -> np.ndarray:
         keys = self.keys_.copy()
@@ -217,7 +220,7 @@ class TfidfDetector(Detector):
         if np.any((order < 1) | (order > int(self.n))) or np.any(counts < 1):
             raise ModelFormatError("the tfidf model file is damaged: it holds terms that are not n-grams of its order")
         self.row_offsets_, self.keys_, self.counts_ = offsets, keys, counts
-        self._index = None
+        self._changed()
 
     def _extra_header(self) -> dict[str, Any]:
         return {"normal_traces": int(len(self.row_offsets_) - 1), "terms": int(len(self.terms()))}
@@ -226,6 +229,17 @@ class TfidfDetector(Detector):
     def terms(self) -> np.ndarray:
         """The distinct training n-grams (packed keys, sorted)."""
         return np.unique(self.keys_[self.keys_ >= 0])
+
+    def _terms(self) -> np.ndarray:
+        """:meth:`terms`, kept until the model changes."""
+        if getattr(self, "_term_list", None) is None:
+            self._term_list = self.terms()
+        return self._term_list
+
+    def _changed(self) -> None:
+        """Forget what was derived from the training counts (after fit, merge or load)."""
+        self._index = None
+        self._term_list = None
 
     def _matrix(self, offsets: np.ndarray, keys: np.ndarray, counts: np.ndarray, terms: np.ndarray) -> Any:
         from scipy.sparse import csr_matrix
@@ -237,7 +251,7 @@ class TfidfDetector(Detector):
         if getattr(self, "_index", None) is None:
             from sklearn.feature_extraction.text import TfidfTransformer
 
-            terms = self.terms()
+            terms = self._terms()
             counts = self._matrix(self.row_offsets_, self.keys_, self.counts_, terms)
             tf = TfidfTransformer().fit(counts)  # idf over every training trace, duplicates too
             first, _inverse = _distinct_rows(counts)
@@ -279,14 +293,14 @@ class TfidfDetector(Detector):
         it that were never seen in training."""
         seqs = self._prepare(self._as_sequences(seq))
         self._check()
-        terms = self._fitted_index()[0]
+        terms = self._terms()
         k = int(self.k)
         seq_index, _st, w, _p = window_starts(seqs, k)
         end = np.minimum(w + k, seqs.offsets[1:][seq_index])
         unseen = np.zeros(len(w), np.int64)
         total = np.zeros(len(w), np.int64)
         for order, (start, key, unknown) in enumerate(_ngrams(seqs, self.n), start=1):
-            new = unknown | ~np.isin(key, terms)
+            new = ~_known(key, unknown, terms)[0]
             n_all = np.zeros(len(seqs.codes) + 1, np.int64)
             n_new = np.zeros(len(seqs.codes) + 1, np.int64)
             n_all[start + 1] = 1
@@ -301,11 +315,11 @@ class TfidfDetector(Detector):
         """For all of ``seqs`` pooled, the n-grams never seen in training, most frequent
         first: ``ngram`` (calls joined by spaces), ``order``, ``count``."""
         seqs = self._prepare(seqs)
-        terms = self._fitted_index()[0]
+        terms = self._terms()
         names = np.array(self.vocab_.names, dtype=object)
         found: list[tuple[int, int, int]] = []  # (count, order, first start)
         for order, (start, key, unknown) in enumerate(_ngrams(seqs, self.n), start=1):
-            new = unknown | ~np.isin(key, terms)
+            new = ~_known(key, unknown, terms)[0]
             _u, first, counts = np.unique(key[new], return_index=True, return_counts=True)
             found.extend(zip(counts.tolist(), [order] * len(counts), start[new][first].tolist(), strict=True))
         found.sort(key=lambda f: (-f[0], f[1], f[2]))
