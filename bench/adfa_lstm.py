@@ -21,30 +21,13 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.metrics import roc_auc_score, roc_curve
 
+from _adfa import ZIP, report
+from syssense.detect.ensemble import robust_z
 from syssense.detect.lstm import LSTMDetector
 from syssense.detect.ngram import NGram
-from syssense.evaluate import bootstrap_auc, dr_at_far
 from syssense.features import Sequences
 from syssense.parse.registry import load
-
-ZIP = Path("/work/shared/datasets/adfa-ld/ADFA-LD.zip")
-
-
-def robust_z(calib: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """(s − median) / (IQR / 1.349) of the normal calibration scores (ensemble.py's "z")."""
-    med = float(np.median(calib))
-    iqr = float(np.subtract(*np.percentile(calib, [75, 25])))
-    scale = iqr / 1.349 if iqr > 0 else (float(np.std(calib)) or 1.0)
-    return (s - med) / scale
-
-
-def report(name: str, y: np.ndarray, s: np.ndarray, extra: str = "") -> None:
-    fpr, tpr, _ = roc_curve(y, s)
-    lo, hi = bootstrap_auc(y, s, 1000, 0)
-    print(f"  {name:28s} AUC {roc_auc_score(y, s):.4f} (95% CI {lo:.3f}-{hi:.3f})  "
-          f"DR@1%FAR {dr_at_far(fpr, tpr, 0.01):.3f}  DR@5%FAR {dr_at_far(fpr, tpr, 0.05):.3f}  {extra}")
 
 
 def main() -> None:

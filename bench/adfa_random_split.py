@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from _adfa import ZIP, scores_by_id
 from syssense.detect.cover import CoverDetector
 from syssense.detect.ngram import NGram
 from syssense.detect.stide import Stide
@@ -27,7 +28,6 @@ from syssense.detect.tfidf import TfidfDetector
 from syssense.features import Sequences
 from syssense.parse.registry import load
 
-ZIP = Path("/work/shared/datasets/adfa-ld/ADFA-LD.zip")
 DETECTORS = {"stide k=6": lambda: Stide(k=6), "ngram k=6": lambda: NGram(k=6),
              "cover": CoverDetector, "tfidf": TfidfDetector}
 
@@ -36,9 +36,8 @@ def aucs(seqs: Sequences, train: np.ndarray, test: np.ndarray, y: np.ndarray) ->
     out = {}
     for name, make in DETECTORS.items():
         det = make().fit(seqs.take(train))
-        res = det.score_traces(seqs.take(test))
-        got = dict(zip(res.column("trace_id").to_pylist(), res.column("score").to_pylist(), strict=True))
-        out[name] = float(roc_auc_score(y, [got[t] for t in seqs.trace_ids[test]]))
+        scores = scores_by_id(det.score_traces(seqs.take(test)), list(seqs.trace_ids[test]))
+        out[name] = float(roc_auc_score(y, scores))
     return out
 
 
