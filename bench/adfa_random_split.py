@@ -1,4 +1,4 @@
-"""Analysis: how much does ADFA-LD's published split cost? (notes/issue-6-session3.md, part D)
+"""Analysis: how much do ADFA-LD's published split and its size cost? (notes/issue-6-session3.md part D, -session4.md part F)
 
 Not a result for the 0.93 aim. The published protocol trains on Training_Data_Master (833
 normal traces) and tests on Validation_Data_Master (4,372 normal) + Attack_Data_Master (746).
@@ -6,9 +6,11 @@ Many later papers instead draw their training traces at random from all normal t
 script runs both protocols side by side for the same detectors (stide k=6, ngram k=6, cover,
 tfidf): the random one pools the 5,205 normal traces, draws 833 for training (seed given,
 default 0) and tests on the other 4,372 normal traces + the 746 attacks, so both test sets
-have the same size and mix. No attack trace is ever trained on; nothing is tuned.
+have the same size and mix. With ``--fractions`` it draws other shares of the 5,205 normal
+traces for training (a learning curve: does more normal data close the gap?) and tests on the
+rest of the normals + the 746 attacks. No attack trace is ever trained on; nothing is tuned.
 
-Run: ``.venv/bin/python bench/adfa_random_split.py [--seeds 0 1 2]``.
+Run: ``.venv/bin/python bench/adfa_random_split.py [--seeds 0 1 2] [--fractions 0.16 0.3 ...]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from _adfa import ZIP, scores_by_id
 from syssense.detect.cover import CoverDetector
+from syssense.detect.frequency import FrequencyDetector
 from syssense.detect.ngram import NGram
 from syssense.detect.stide import Stide
 from syssense.detect.tfidf import TfidfDetector
@@ -29,7 +32,7 @@ from syssense.features import Sequences
 from syssense.parse.registry import load
 
 DETECTORS = {"stide k=6": lambda: Stide(k=6), "ngram k=6": lambda: NGram(k=6),
-             "cover": CoverDetector, "tfidf": TfidfDetector}
+             "cover": CoverDetector, "tfidf": TfidfDetector, "frequency": FrequencyDetector}
 
 
 def aucs(seqs: Sequences, train: np.ndarray, test: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -45,6 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zip", type=Path, default=ZIP)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--fractions", type=float, nargs="+", default=None,
+                    help="shares of all normal traces to train on (default: the published 833)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     ds = load(args.zip)
@@ -59,14 +64,24 @@ def main() -> None:
     rows = {"published split": aucs(seqs, training, np.concatenate([validation, attack]),
                                     np.r_[np.zeros(len(validation)), np.ones(len(attack))])}
     normal = np.concatenate([training, validation])
-    for seed in args.seeds:
-        perm = np.random.default_rng(seed).permutation(normal)
-        tr, te_normal = perm[: len(training)], perm[len(training):]
-        rows[f"random split, seed {seed}"] = aucs(seqs, tr, np.concatenate([te_normal, attack]),
-                                                   np.r_[np.zeros(len(te_normal)), np.ones(len(attack))])
-    print(f"{'protocol (833 training normals; 4,372 test normals + 746 attacks)':68s}" + "".join(f"{d:>11s}" for d in DETECTORS))
+    sizes = [len(training)] if args.fractions is None else [round(f * len(normal)) for f in args.fractions]
+    per_size: dict[int, list[dict[str, float]]] = {}
+    for n_train in sizes:
+        for seed in args.seeds:
+            perm = np.random.default_rng(seed).permutation(normal)
+            tr, te_normal = perm[:n_train], perm[n_train:]
+            r = aucs(seqs, tr, np.concatenate([te_normal, attack]),
+                     np.r_[np.zeros(len(te_normal)), np.ones(len(attack))])
+            rows[f"random split, {n_train} train / {len(te_normal)} normal test, seed {seed}"] = r
+            per_size.setdefault(n_train, []).append(r)
+            print(f"  done: {n_train} training traces, seed {seed} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if len(args.seeds) > 1:
+        for n_train, runs in per_size.items():
+            rows[f"random split, {n_train} train ({n_train / len(normal):.2f}), mean of {len(runs)} seeds"] = {
+                d: float(np.mean([r[d] for r in runs])) for d in DETECTORS}
+    print(f"{'protocol (test: the normals not trained on + 746 attacks)':72s}" + "".join(f"{d:>11s}" for d in DETECTORS))
     for label, r in rows.items():
-        print(f"{label:68s}" + "".join(f"{r[d]:11.4f}" for d in DETECTORS))
+        print(f"{label:72s}" + "".join(f"{r[d]:11.4f}" for d in DETECTORS))
     print(f"total {time.perf_counter() - t0:.1f} s")
 
 
