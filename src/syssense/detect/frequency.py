@@ -120,7 +120,8 @@ class FrequencyDetector(Detector):
 
             h = self._widened(self.hists_).astype(np.float64)
             tot = h.sum(axis=1, keepdims=True)
-            self._nn = NearestNeighbors(n_neighbors=1).fit(np.sqrt(h / np.maximum(tot, 1.0)))
+            self._nn_points = np.sqrt(h / np.maximum(tot, 1.0))
+            self._nn = NearestNeighbors(n_neighbors=1).fit(self._nn_points)
         return self._nn
 
     # ------------------------------------------------------------------ scoring
@@ -158,8 +159,11 @@ class FrequencyDetector(Detector):
         seen = self.normal_counts() > 0
         new = ((counts > 0) & ~seen[None, :]).sum(axis=1)
         if len(trace_ids):
-            dist, _ = self._neighbours().kneighbors(np.sqrt(p))
-            nn = dist[:, 0] / np.sqrt(2.0)
+            root = np.sqrt(p)
+            _, nearest = self._neighbours().kneighbors(root)
+            # the distance again by direct difference: the index's squared-norm formula
+            # leaves ~1e-8 of rounding error, so identical histograms would not score 0
+            nn = np.linalg.norm(root - self._nn_points[nearest[:, 0]], axis=1) / np.sqrt(2.0)
         else:
             nn = np.zeros(0)
         cols = {"nn": nn, "js": js, "chi2": chi2, "log_ratio": max_lr}
