@@ -220,7 +220,9 @@ class ModelScorer:
     """Online scoring of one model: per-process tails, anomaly flags and LFC.
 
     ``threshold``: a window is anomalous when its score is above it (stide: 0, i.e. any
-    window missing from the normal database).
+    window missing from the normal database). Default: the model's calibrated window
+    threshold (``syssense train`` calibrates, :meth:`Detector.calibrate`), else the
+    detector's default.
     """
 
     def __init__(
@@ -244,7 +246,7 @@ class ModelScorer:
             raise SyssenseError("the locality frame L must be at least 1")
         self.min_lfc = int(min_lfc)
         if threshold is None:
-            threshold = getattr(model, "threshold_", None)
+            threshold = getattr(model, "window_threshold_", None)  # set by Detector.calibrate
         if threshold is None:
             threshold = getattr(type(model), "default_threshold", None)
         if threshold is None:

@@ -107,6 +107,14 @@ def _detector_params(name: str, k: int | None, params: tuple[str, ...]) -> dict[
     return out
 
 
+def sequences_for(model: Any, events: pa.Table, by: str) -> Sequences:
+    """The sequences ``model`` reads: with timestamps and durations for the timing detector."""
+    make = getattr(model, "sequences_from_events", None)
+    if getattr(model, "needs_times", False) and make is not None:
+        return make(events, by=by)
+    return Sequences.from_events(events, by=by)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- train
 @click.command("train")
 @click.argument("data")
@@ -115,32 +123,56 @@ def _detector_params(name: str, k: int | None, params: tuple[str, ...]) -> dict[
 @click.option("-k", "k", type=int, default=None, help="Window size (stide family default 6).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Other detector parameter, e.g. locality=20.")
 @click.option("--by", type=click.Choice(BY_CHOICES), default="process", show_default=True, help="One sequence per process, trace or thread.")
+@click.option("--calibrate/--no-calibrate", "calibrate", default=None,
+              help="Set verdict thresholds from normal traces held out of training (k-fold). "
+                   "Default: on, except for stide, t-stide, lookahead (any miss is anomalous) and lstm (costly).")
+@click.option("--false-alarm-rate", type=float, default=0.01, show_default=True,
+              help="With calibration: share of held-out normal traces (and windows) allowed above the thresholds.")
+@click.option("--folds", type=int, default=5, show_default=True, help="With calibration: number of cross-validation folds.")
 @where_option
-def train_cmd(data: str, output: Path, detector: str, k: int | None, params: tuple[str, ...], by: str, where: tuple[str, ...]) -> None:
+def train_cmd(data: str, output: Path, detector: str, k: int | None, params: tuple[str, ...], by: str,
+              calibrate: bool | None, false_alarm_rate: float, folds: int, where: tuple[str, ...]) -> None:
     """Learn normal behaviour from DATA and write a model.
+
+    Unless told otherwise the model is calibrated: its verdict thresholds are set so that
+    about --false-alarm-rate of normal traces it has not seen score above them (k-fold
+    cross-validation over the training traces), and `score` and `monitor` use them.
 
     \b
     Examples:
       syssense train runs/ -o normal.model --where category=normal -k 6
-      syssense train ADFA-LD.zip -o adfa.model --where split=training --by trace
+      syssense train ADFA-LD.zip -o adfa.model --where split=training --by trace --detector cover
     """
-    from ..detect import make_detector
+    from ..detect import load_all_detectors, make_detector
 
     t0 = time.perf_counter()
+    kwargs = _detector_params(detector, k, params)
+    asked = calibrate is not None
+    if calibrate is None:
+        calibrate = load_all_detectors()[detector].calibrate_by_default
+    if calibrate and not 0.0 < false_alarm_rate < 1.0:
+        raise InputFormatError(f"--false-alarm-rate must be between 0 and 1 (exclusive), not {false_alarm_rate:g}")
+    if calibrate and folds < 2:
+        raise InputFormatError(f"--folds must be at least 2, not {folds}")
     with err_console.status(f"reading {data}"):
         ds = load_data(data, where)
-    kwargs = _detector_params(detector, k, params)
-    with err_console.status(f"training {detector} on {len(ds)} traces"):
-        seqs = Sequences.from_events(ds.events, by=by)  # type: ignore[arg-type]
+    with err_console.status(f"training {detector} on {len(ds)} traces") as status:
+        model = make_detector(detector, **kwargs)
+        seqs = sequences_for(model, ds.events, by)
         if seqs.n_calls == 0:
             raise InputFormatError(f"the selected traces of {data} hold no system calls to learn from")
+        if calibrate and not asked and len(seqs.trace_index()[0]) < 2:
+            calibrate = False  # nothing to hold out; the summary says the model is not calibrated
         try:
-            model = make_detector(detector, **kwargs)
             model.fit(seqs)
+            if calibrate:
+                status.update(f"calibrating {detector}: fold 1/{folds}")
+                model.calibrate(seqs, false_alarm_rate=false_alarm_rate, folds=folds,
+                                progress=lambda i, n: status.update(f"calibrating {detector}: fold {min(i + 1, n)}/{n}"))
         except (ValueError, TypeError) as exc:
             raise InputFormatError(f"cannot train {detector}: {exc}") from None
-        model.train_info_ = {"by": by, "where": list(where), "data": str(data), "n_traces": len(ds),
-                             "n_sequences": len(seqs), "n_calls": seqs.n_calls}
+        model.train_info_ = {**getattr(model, "train_info_", {}), "by": by, "where": list(where), "data": str(data),
+                             "n_traces": len(ds), "n_sequences": len(seqs), "n_calls": seqs.n_calls}
         model.save(output)
     summary = {"model": str(output), "detector": detector, **model.get_params(), "by": by, "traces": len(ds),
                "sequences": len(seqs), "calls": seqs.n_calls, "vocabulary": len(model.vocab_.to_list())}
@@ -148,6 +180,14 @@ def train_cmd(data: str, output: Path, detector: str, k: int | None, params: tup
         summary["distinct_windows"] = len(model.db_)
     if hasattr(model, "pairs_"):
         summary["lookahead_pairs"] = len(model.pairs_)
+    calibration = getattr(model, "verdict_calibration_", None)
+    if calibration:
+        share = f"{calibration['false_alarm_rate']:.3g} of {calibration['held_out_traces']} held-out traces"
+        summary["threshold"] = f"{calibration['threshold']:.6g} ({share} above)"
+        summary["window_threshold"] = ("any miss (0/1 window scores)" if calibration["window_threshold"] is None
+                                       else f"{calibration['window_threshold']:.6g}")
+    else:
+        summary["threshold"] = f"{model.verdict_threshold():g} (detector default, not calibrated)"
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     console.print(rich_table([{"": key, "value": value} for key, value in summary.items()], title="trained"))
 
@@ -226,7 +266,8 @@ def window_rows_table(model: Any, ds: Dataset, seqs: Sequences, threshold: float
 @click.command("score")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("data")
-@click.option("--threshold", type=float, default=None, help="Verdict 'anomalous' when score > T (default: the detector's, 0 for stide).")
+@click.option("--threshold", type=float, default=None,
+              help="Verdict 'anomalous' when score > T (default: the model's calibrated threshold, else the detector's; 0 for stide).")
 @click.option("--windows", is_flag=True, help="One row per anomalous window with calls and log positions.")
 @click.option("--all-windows", is_flag=True, help="With --windows: every window, not only anomalous ones.")
 @click.option("--by", type=click.Choice(BY_CHOICES), default=None, help="Sequences per process/trace/thread (default: as trained).")
@@ -254,16 +295,22 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
     grouping = by or getattr(model, "train_info_", {}).get("by", "process")
     if grouping not in BY_CHOICES:
         grouping = "process"
-    t = threshold if threshold is not None else float(getattr(model, "default_threshold", 0.0))
+    t = threshold if threshold is not None else model.verdict_threshold()
+    t_window = threshold if threshold is not None else model.window_verdict_threshold()
+    calibration = getattr(model, "verdict_calibration_", None)
+    source = ("given" if threshold is not None else
+              f"calibrated for {calibration['false_alarm_rate']:.3g} held-out false alarms" if calibration else
+              "detector default, model not calibrated")
     with err_console.status(f"reading {data}"):
         ds = load_data(data, where)
     with err_console.status(f"scoring {len(ds)} traces"):
-        seqs = Sequences.from_events(ds.events, by=grouping)  # type: ignore[arg-type]
+        seqs = sequences_for(model, ds.events, grouping)
         if len(seqs) == 0:
             raise InputFormatError(f"the selected traces of {data} hold no system calls to score")
         if windows:
-            table = window_rows_table(model, ds, seqs, t, all_windows)
-            title = f"windows of {data} against {model_path} ({model.name}); all columns with --csv/--json"
+            table = window_rows_table(model, ds, seqs, t_window, all_windows)
+            title = (f"windows of {data} against {model_path} ({model.name}, score > {t_window:g}, {source}); "
+                     "all columns with --csv/--json")
             compact = ["trace_id", "pid", "seq_first", "seq_last", "line_first", "calls", "hamming", "lfc", "mismatches", "score"]
         else:
             if hasattr(model, "analyse"):  # the stide family
@@ -276,7 +323,7 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
             res = res.select(front + [c for c in res.column_names if c not in front])
             verdict = np.where(res.column("score").to_numpy(zero_copy_only=False) > t, "anomalous", "normal")
             table = res.append_column("verdict", pa.array(verdict.tolist(), pa.string()))
-            title = f"{data} against {model_path} ({model.name}, verdict at score > {t:g})"
+            title = f"{data} against {model_path} ({model.name}, verdict at score > {t:g}, {source})"
             compact = None
     _write_or_print(table, as_json, as_csv, output, title, limit, compact)
 

@@ -17,6 +17,7 @@ import json
 import os
 import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._atomic import atomic_path
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, SyssenseError
 from ..features import Sequences, Vocabulary
 
 MODEL_FORMAT = "syssense-model"
@@ -56,8 +57,10 @@ class Detector(ABC):
     name: ClassVar[str] = "base"
     #: whether partial_fit/merge are supported
     incremental: ClassVar[bool] = False
-    #: trace verdict when no threshold is given: ``score > default_threshold`` is anomalous
+    #: trace verdict when the model is not calibrated: ``score > default_threshold`` is anomalous
     default_threshold: ClassVar[float] = 0.0
+    #: whether ``syssense train`` calibrates thresholds unless told not to (see :meth:`calibrate`)
+    calibrate_by_default: ClassVar[bool] = True
 
     vocab_: Vocabulary
 
@@ -76,6 +79,7 @@ class Detector(ABC):
     # ------------------------------------------------------------------ learning
     def fit(self, seqs: Sequences) -> Self:
         """Learn normal behaviour from ``seqs``; forget anything learned before."""
+        self._forget_calibration()
         self.vocab_ = Vocabulary(seqs.vocab.to_list())
         self._fit(seqs.recode(self.vocab_), reset=True)
         return self
@@ -86,6 +90,7 @@ class Detector(ABC):
             raise ModelFormatError(f"the {self.name} detector cannot be updated; retrain it with fit")
         if not self.is_fitted():
             return self.fit(seqs)
+        self._forget_calibration()  # thresholds were set for the model before this update
         self.vocab_.extend(seqs.vocab.to_list())
         self._fit(seqs.recode(self.vocab_), reset=False)
         return self
@@ -100,6 +105,7 @@ class Detector(ABC):
             )
         self._check_fitted()
         other._check_fitted()
+        self._forget_calibration()  # thresholds were set for this model alone
         self.vocab_.extend(other.vocab_.to_list())
         self._merge(other, other.vocab_.mapping_to(self.vocab_))
         return self
@@ -118,6 +124,85 @@ class Detector(ABC):
     def _merge(self, other: Detector, id_map: np.ndarray) -> None:
         """Fold ``other`` in; ``id_map`` maps other's ids to ours."""
         raise ModelFormatError(f"{self.name} models cannot be merged")
+
+    # ------------------------------------------------------------------ thresholds
+    def calibrate(self, seqs: Sequences, false_alarm_rate: float = 0.01, folds: int = 5, seed: int = 0,
+                  progress: Callable[[int, int], None] | None = None) -> Self:
+        """Set verdict thresholds from normal traces the model has not seen (k-fold cross-validation).
+
+        ``seqs`` are the normal sequences the model was trained on. Their traces are dealt at
+        random (``seed``) into ``folds`` groups (a trace's processes stay together); for each
+        group a fresh model with these parameters is fitted on the other groups and scores
+        the group. Then ``threshold_`` = the ``1 − false_alarm_rate`` quantile of those
+        held-out trace scores, so about that share of unseen normal traces score above it, and
+        ``window_threshold_`` the same quantile of the held-out window scores. Window scores
+        that are only ever 0 or 1 (stide's and cover's miss tests) keep the default window
+        threshold: any miss counts, and the locality frame count decides alerts. The model
+        itself is not changed; calling ``fit``, ``partial_fit`` or ``merge`` forgets the
+        calibration. Cost: ``folds`` extra trainings and one scoring pass over ``seqs``.
+        """
+        self._check_fitted()
+        if not 0.0 < false_alarm_rate < 1.0:
+            raise SyssenseError(f"the false-alarm rate must be between 0 and 1 (exclusive), not {false_alarm_rate:g}")
+        if folds < 2:
+            raise SyssenseError(f"calibration needs at least 2 folds, not {folds}")
+        trace_ids, trace_of_seq = seqs.trace_index()
+        if len(trace_ids) < 2:
+            raise SyssenseError("calibration needs at least two normal traces: one to train on, one to hold out")
+        folds = min(folds, len(trace_ids))
+        fold_of_trace = np.random.default_rng(seed).permutation(len(trace_ids)) % folds
+        fold_of_seq = fold_of_trace[trace_of_seq]
+        trace_scores: list[np.ndarray] = []
+        window_scores: list[np.ndarray] = []
+        for fold in range(folds):
+            held = np.flatnonzero(fold_of_seq == fold)
+            fold_model = type(self)(**self.get_params()).fit(seqs.take(np.flatnonzero(fold_of_seq != fold)))
+            held_out = seqs.take(held)
+            table = fold_model.score_traces(held_out, hamming=False) if hasattr(fold_model, "analyse") else fold_model.score_traces(held_out)
+            trace_scores.append(np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64))
+            window_scores.append(np.asarray(fold_model.score_windows(held_out), dtype=np.float64))
+            if progress is not None:
+                progress(fold + 1, folds)
+        traces = np.concatenate(trace_scores)
+        traces = traces[np.isfinite(traces)]
+        windows = np.concatenate(window_scores)
+        windows = windows[np.isfinite(windows)]
+        if len(traces) == 0:
+            raise SyssenseError("calibration found no scorable held-out trace")
+        binary_windows = bool(len(windows) == 0 or np.isin(windows, (0.0, 1.0)).all())
+        self.threshold_ = float(np.quantile(traces, 1.0 - false_alarm_rate, method="higher"))
+        self.window_threshold_ = None if binary_windows else float(np.quantile(windows, 1.0 - false_alarm_rate, method="higher"))
+        self.verdict_calibration_ = {
+            "false_alarm_rate": float(false_alarm_rate), "folds": int(folds), "seed": int(seed),
+            "held_out_traces": int(len(traces)), "held_out_windows": int(len(windows)),
+            "threshold": self.threshold_, "window_threshold": self.window_threshold_,
+        }
+        return self
+
+    def verdict_threshold(self) -> float:
+        """Trace verdict threshold: the calibrated one if any, else the detector's default."""
+        value = getattr(self, "threshold_", None)
+        return float(self.default_threshold if value is None else value)
+
+    def window_verdict_threshold(self) -> float:
+        """Window threshold: the calibrated one if any, else the detector's default."""
+        value = getattr(self, "window_threshold_", None)
+        return float(self.default_threshold if value is None else value)
+
+    def _forget_calibration(self) -> None:
+        for attr in ("threshold_", "window_threshold_", "verdict_calibration_"):
+            self.__dict__.pop(attr, None)
+
+    def _set_calibration(self, calibration: dict[str, Any] | None) -> None:
+        if not calibration:
+            return
+        try:
+            threshold = float(calibration["threshold"])
+            window = calibration.get("window_threshold")
+            window = None if window is None else float(window)
+        except (KeyError, TypeError, ValueError):
+            raise ModelFormatError("the model's calibration record is damaged: retrain the model") from None
+        self.threshold_, self.window_threshold_, self.verdict_calibration_ = threshold, window, dict(calibration)
 
     # ------------------------------------------------------------------ scoring
     def _as_sequences(self, seq: np.ndarray | Sequences) -> Sequences:
@@ -186,6 +271,7 @@ class Detector(ABC):
             "vocab": self.vocab_.to_list(),
             "extra": self._extra_header(),
             "train": getattr(self, "train_info_", {}),
+            "calibration": getattr(self, "verdict_calibration_", None),
         }
         arrays = {f"s_{k}": np.asarray(v) for k, v in self._state().items()}
         for key, value in arrays.items():
@@ -243,6 +329,9 @@ def load_model(path: str | os.PathLike[str], expect: type[Detector] | None = Non
     model._set_extra_header(header.get("extra", {}))
     model.train_info_ = dict(header.get("train") or {})
     model._set_state(arrays)
+    if not isinstance(header.get("calibration") or {}, dict):
+        raise ModelFormatError(f"{path}: the model's calibration record is damaged: retrain the model")
+    model._set_calibration(header.get("calibration"))
     return model
 
 

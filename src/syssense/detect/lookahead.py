@@ -54,6 +54,7 @@ class LookaheadPairs(Detector):
     name = "lookahead"
     incremental = True
     default_threshold = 0.0
+    calibrate_by_default = False  # any never-seen pair is anomalous
 
     def __init__(self, k: int = 6) -> None:
         self.k = k

@@ -99,6 +99,7 @@ class LSTMDetector(CallLikelihoodDetector):
     name = "lstm"
     incremental = False
     default_threshold = 3.0
+    calibrate_by_default = False  # calibration would train the network once per fold
     #: optional ``progress(epoch, epochs, heldout_nll)`` callback (evaluate drives a bar with it)
     progress: ClassVar[ProgressFn | None] = None
 

@@ -61,6 +61,7 @@ class Stide(Detector):
     name = "stide"
     incremental = True
     default_threshold = 0.0
+    calibrate_by_default = False  # Forrest et al.'s verdict: any never-seen window is anomalous
 
     def __init__(self, k: int = 6, locality: int = 20) -> None:
         self.k = k
