@@ -218,3 +218,34 @@ def test_timing_trains_and_scores_from_the_command_line_on_real_strace_runs(tmp_
     assert sorted(r["category"] for r in rows) == ["normal", "normal", "normal", "slow"]
     slow = next(r for r in rows if r["category"] == "slow")
     assert slow["score"] > max(r["score"] for r in rows if r["category"] == "normal")
+
+
+# --------------------------------------------------------------------------- evaluate --calibrate
+def test_evaluate_reports_the_operating_point_of_a_threshold_set_on_training_traces(capsys):
+    from pathlib import Path
+
+    from syssense.dataset import read_dataset
+    from syssense.evaluate import _restrict, evaluate, split_dataset
+
+    ds = read_dataset(Path(__file__).parent / "data" / "evaluate" / "adfa-small")
+    result = evaluate(ds, detectors="cover,ngram", ks=4, n_bootstrap=0, recording=False, calibrate=0.05, by="trace")
+    train_ids, _test_ids, _labels, _info = split_dataset(ds)
+    train, _test = _restrict(Sequences.from_events(ds.events, by="trace"), train_ids)
+    scores = result.scores.to_pylist()
+    for row in result.rows:
+        name = row["detector"]
+        # the same threshold as calibrating a model trained on the training traces by hand
+        model = (CoverDetector() if name == "cover" else NGram(k=4)).fit(train).calibrate(train, false_alarm_rate=0.05)
+        assert row["cal_threshold"] == pytest.approx(model.threshold_)
+        mine = [r for r in scores if r["detector"] == name]
+        normal = np.array([r["score"] for r in mine if r["label"] == "normal"])
+        attack = np.array([r["score"] for r in mine if r["label"] == "anomalous"])
+        assert row["cal_far"] == pytest.approx(np.mean(normal > row["cal_threshold"]))
+        assert row["cal_dr"] == pytest.approx(np.mean(attack > row["cal_threshold"]))
+        assert row["cal_dr"] > row["cal_far"]  # better than chance on real ADFA-LD traces
+    code, out, err = _run(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
+                          "-d", "cover", "--calibrate", "0.05", "--bootstrap", "0", "--no-recording")
+    assert code == 0 and "cal FA" in out and "cal DR" in out
+    code, out, err = _run(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
+                          "-d", "cover", "--calibrate", "5")
+    assert code == 2 and "--calibrate" in err and "Traceback" not in err

@@ -23,7 +23,13 @@ Protocol (honest by construction):
   detected when any of its windows alarms (``rec_dr``); in normal recordings every run of
   consecutive alarming windows counts as **one** false alarm (``rec_false_alarms``), and
   ``rec_far`` is the fraction of normal recordings with at least one alarm. A recording
-  is a trace.
+  is a trace;
+* **calibrated operating point** (``calibrate=RATE``): the verdict threshold a deployed
+  model would use, set from the training traces alone (:meth:`Detector.calibrate`: k-fold
+  cross-validation over the training traces, the ``1 − RATE`` quantile of held-out
+  training-trace scores). ``cal_far`` and ``cal_dr`` are the shares of normal and
+  anomalous *test* traces scoring above it: how well a threshold chosen without test
+  data transfers to new runs.
 
 :func:`evaluate` returns an :class:`Evaluation`: ``rows`` (one dict per detector and k,
 the leaderboard), ``curves`` (ROC arrays per detector and k, for plotting) and ``scores``
@@ -62,7 +68,8 @@ class Evaluation:
     * ``rows``: one dict per (detector, k): ``detector``, ``k`` (None for k-free
       detectors), ``auc``, ``auc_lo``, ``auc_hi`` (95 % bootstrap CI), ``dr_at_far_1``,
       ``dr_at_far_5``, ``rec_threshold``, ``rec_dr``, ``rec_false_alarms``, ``rec_far``,
-      ``fit_seconds``, ``score_seconds``, ``n_train``, ``n_test_normal``,
+      with ``calibrate``: ``cal_rate``, ``cal_threshold``, ``cal_far``, ``cal_dr``,
+      ``calibrate_seconds``; ``fit_seconds``, ``score_seconds``, ``n_train``, ``n_test_normal``,
       ``n_test_anomalous``; a detector that cannot run on the data has ``skipped`` (the
       reason) and no figures;
     * ``curves``: ``{(detector, k): {"fpr": array, "tpr": array, "thresholds": array}}``;
@@ -276,6 +283,8 @@ def evaluate(
     by: str = "process",
     progress: ProgressFn | None = None,
     split: str = "auto",
+    calibrate: float | None = None,
+    folds: int = 5,
 ) -> Evaluation:
     """Train every detector on normal training traces and score the test traces.
 
@@ -283,6 +292,8 @@ def evaluate(
     reads. ``detectors``: a name, a list of names, or ``"all"``. ``ks``: an int, a list,
     or ``"3..10"``. ``params``: extra constructor parameters per detector name.
     ``split``: ``"auto"``, ``"published"`` or ``"random"`` (see :func:`split_dataset`).
+    ``calibrate``: a false-alarm rate; also report the operating point of a threshold
+    calibrated on the training traces (``folds``-fold; see the module docstring).
     ``recording``: also compute the per-recording (LID-DS) figures (needs window scores
     of training and test traces). ``progress(label, done, total)`` is called after each
     (detector, k). See the module docstring for the protocol and :class:`Evaluation` for
@@ -296,6 +307,10 @@ def evaluate(
         dataset = load(dataset)
     names = _detector_names(detectors)
     k_list = _parse_ks(ks)
+    if calibrate is not None and not 0.0 < calibrate < 1.0:
+        raise SyssenseError(f"the calibration false-alarm rate must be between 0 and 1 (exclusive), not {calibrate:g}")
+    if calibrate is not None and folds < 2:
+        raise SyssenseError(f"calibration needs at least 2 folds, not {folds}")
     train_ids, test_ids, label_of, info = split_dataset(dataset, train_fraction, seed, split)
     events = dataset.events
     wanted = pa.array(train_ids + test_ids, pa.string())
@@ -354,6 +369,14 @@ def evaluate(
         })
         if recording:
             row.update(_per_recording(det, train, test, label_of, w_test))
+        if calibrate is not None:
+            t3 = time.perf_counter()
+            det.calibrate(train, false_alarm_rate=calibrate, folds=folds, seed=seed)
+            above = s > det.threshold_
+            row.update({"cal_rate": calibrate, "cal_threshold": det.threshold_,
+                        "cal_far": float(above[~y].mean()) if (~y).any() else float("nan"),
+                        "cal_dr": float(above[y].mean()) if y.any() else float("nan"),
+                        "calibrate_seconds": round(time.perf_counter() - t3, 3)})
         row["fit_seconds"] = round(t1 - t0, 3)
         row["score_seconds"] = round(t2 - t1, 3)
         rows.append(row)

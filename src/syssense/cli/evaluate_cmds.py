@@ -30,15 +30,21 @@ def leaderboard_table(rows: list[dict[str, Any]], title: str | None = None) -> T
     """The rich leaderboard (rows as returned by :meth:`Evaluation.leaderboard`;
     skipped detectors are left out: see :func:`skipped_notes`)."""
     t = Table(title=title, pad_edge=False, padding=(0, 1))
-    for name in ("detector", "k", "AUC", "95% CI", "DR@1%", "DR@5%", "rec DR", "rec FA", "fit s", "score s"):
+    calibrated = any("cal_far" in r for r in rows)
+    columns = ["detector", "k", "AUC", "95% CI", "DR@1%", "DR@5%", "rec DR", "rec FA"]
+    columns += ["cal FA", "cal DR"] if calibrated else []
+    for name in [*columns, "fit s", "score s"]:
         t.add_column(name, justify="left" if name == "detector" else "right", no_wrap=True)
     for r in rows:
         if r.get("skipped"):
             continue
         ci = f"{_fmt(r.get('auc_lo'), 2)}-{_fmt(r.get('auc_hi'), 2)}" if r.get("auc_lo") is not None else "–"
-        t.add_row(r["detector"], _fmt(r.get("k")), _fmt(r.get("auc")), ci,
-                  _fmt(r.get("dr_at_far_1"), 2), _fmt(r.get("dr_at_far_5"), 2), _fmt(r.get("rec_dr"), 2),
-                  _fmt(r.get("rec_false_alarms")), _fmt(r.get("fit_seconds"), 1), _fmt(r.get("score_seconds"), 1))
+        cells = [r["detector"], _fmt(r.get("k")), _fmt(r.get("auc")), ci,
+                 _fmt(r.get("dr_at_far_1"), 2), _fmt(r.get("dr_at_far_5"), 2), _fmt(r.get("rec_dr"), 2),
+                 _fmt(r.get("rec_false_alarms"))]
+        if calibrated:
+            cells += [_fmt(r.get("cal_far"), 3), _fmt(r.get("cal_dr"), 2)]
+        t.add_row(*cells, _fmt(r.get("fit_seconds"), 1), _fmt(r.get("score_seconds"), 1))
     return t
 
 
@@ -72,6 +78,9 @@ def _jsonable(v: Any) -> Any:
 @click.option("--bootstrap", "n_bootstrap", type=int, default=1000, show_default=True,
               help="Bootstrap resamples for the AUC confidence interval (0: none).")
 @click.option("--no-recording", is_flag=True, help="Skip the per-recording (LID-DS) figures (faster).")
+@click.option("--calibrate", "calibrate", type=float, default=None, metavar="RATE",
+              help="Also set each detector's threshold from its training traces alone for RATE held-out false "
+                   "alarms (5-fold) and report the test false-alarm and detection rates at it (cal FA, cal DR).")
 @click.option("--format", "fmt", default=None, help="Input format of a raw DATA path (detected when omitted).")
 @click.option("--by", type=click.Choice(["process", "trace", "thread"]), default="process", show_default=True,
               help="One sequence per process (default), per trace or per thread.")
@@ -81,7 +90,8 @@ def _jsonable(v: Any) -> Any:
 @click.option("--curves", "curves_path", type=click.Path(path_type=Path), default=None,
               help="Write the ROC curves (fpr, tpr per detector and k) to this JSON file.")
 def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool, train_fraction: float,
-                 split: str, seed: int, n_bootstrap: int, no_recording: bool, fmt: str | None, by: str,
+                 split: str, seed: int, n_bootstrap: int, no_recording: bool, calibrate: float | None,
+                 fmt: str | None, by: str,
                  where: tuple[str, ...], scores_path: Path | None, curves_path: Path | None) -> None:
     """Train detectors on normal traces of DATA and rank them on its labelled test traces.
 
@@ -97,6 +107,7 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
       syssense evaluate adfa --detector ngram -k 6 --json
       syssense evaluate stide-data --detector stide,ngram -k 6 --train-fraction 0.3 --seed 1
       syssense evaluate ADFA-LD.zip -d cover,tfidf --split random --train-fraction 0.16
+      syssense evaluate ADFA-LD.zip -d cover,ngram --calibrate 0.01
     """
     from ..evaluate import _detector_names, _parse_ks, evaluate
     from ..parse.registry import load
@@ -107,6 +118,8 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
         raise SyssenseError(f"{data} does not exist")
     if n_bootstrap < 0:
         raise SyssenseError("--bootstrap must be 0 or more")
+    if calibrate is not None and not 0.0 < calibrate < 1.0:
+        raise SyssenseError(f"--calibrate must be a false-alarm rate between 0 and 1 (exclusive), not {calibrate:g}")
     with err_console.status(f"reading {data}", spinner="dots"):
         ds = load(data, fmt)
         if where:
@@ -122,7 +135,8 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
             progress.update(task, description=label, completed=done, total=total)
 
         result = evaluate(ds, detectors=list(detectors), ks=ks, train_fraction=train_fraction, seed=seed, split=split,
-                          n_bootstrap=n_bootstrap, recording=not no_recording, by=by, progress=report)
+                          n_bootstrap=n_bootstrap, recording=not no_recording, by=by, progress=report,
+                          calibrate=calibrate)
     rows = result.leaderboard()
     if scores_path is not None:
         import pyarrow.parquet as pq
@@ -146,7 +160,10 @@ def evaluate_cmd(data: Path, detectors: tuple[str, ...], ks: str, as_json: bool,
     for line in skipped_notes(rows):
         out.print(line, style="yellow")
     out.print("AUC: ROC area over test traces; DR@x%: detection rate at x % false alarms; rec: per recording "
-                  "(LID-DS), threshold = max window score on training traces, FA = false-alarm runs.",
+                  "(LID-DS), threshold = max window score on training traces, FA = false-alarm runs"
+                  + ("; cal: at the threshold set on training traces alone for "
+                     f"{calibrate:g} held-out false alarms, the share of test normals above it (FA) and of "
+                     "anomalous traces (DR)." if calibrate is not None else "."),
                   style="dim")
 
 
