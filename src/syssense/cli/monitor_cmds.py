@@ -97,7 +97,8 @@ def monitor_cmd(ctx: click.Context, models: tuple[Path, ...], pid: int | None, r
     strace follows the program (-f -ttt -T -yy) and writes into a pipe; every new
     window of k calls of each process is scored with every MODEL as soon as it
     arrives. stide models flag windows missing from the normal database; other
-    models flag windows scoring above their threshold (--threshold or --calibrate).
+    models flag windows scoring above their threshold (--threshold, --calibrate, else
+    the one `syssense train` calibrated into the model, else the detector's default).
     Each alert shows the time, process, the window's calls, its score, its LFC
     (anomalous windows among the last L of the process) and its line in the log.
     Stopping the monitor (Ctrl-C, SIGTERM, a failure) detaches strace: the program
