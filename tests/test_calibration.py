@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syssense.cli import main
+from cli_helpers import run_cli
 from syssense.dataset import Dataset, write_dataset
 from syssense.detect import load_model
 from syssense.detect.cover import CoverDetector
@@ -137,41 +137,33 @@ def _dataset(tmp_path, traces: dict[str, list[str]], categories: dict[str, str])
     return d
 
 
-def _run(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
 def test_train_calibrates_by_default_and_score_uses_it(tmp_path, capsys):
     normal = _normal_traces(30, 6)
     odd = {"r1": ["socket", "connect", "execve", "setuid"] * 5}
     data = _dataset(tmp_path, {**normal, **odd}, {**dict.fromkeys(normal, "normal"), "r1": "recon"})
     model = tmp_path / "cover.model"
-    code, out, err = _run(capsys, "train", data, "--detector", "cover", "-o", model, "--where", "category=normal",
+    code, out, err = run_cli(capsys, "train", data, "--detector", "cover", "-o", model, "--where", "category=normal",
                           "--by", "trace", "--false-alarm-rate", "0.05")
     assert code == 0, err
     assert "0.05 of 30 held-out traces above" in out
     saved = load_model(model)
-    code, out, _ = _run(capsys, "score", model, data, "--json")
+    code, out, _ = run_cli(capsys, "score", model, data, "--json")
     rows = {r["trace_id"]: r for r in json.loads(out)}
     assert rows["r1"]["verdict"] == "anomalous"
     assert all((rows[t]["score"] > saved.threshold_) == (rows[t]["verdict"] == "anomalous") for t in rows)
     # the old default (score > 0) would have called every normal trace anomalous
     assert all(rows[t]["score"] > 0 for t in normal)
     assert sum(rows[t]["verdict"] == "normal" for t in normal) >= 28
-    code, out, _ = _run(capsys, "score", model, data)
+    code, out, _ = run_cli(capsys, "score", model, data)
     assert "calibrated for 0.05 held-out false alarms" in " ".join(out.split())  # the title may wrap
     # --no-calibrate keeps the detector's default; stide is not calibrated unless asked
-    code, out, _ = _run(capsys, "train", data, "--detector", "cover", "-o", tmp_path / "plain.model",
+    code, out, _ = run_cli(capsys, "train", data, "--detector", "cover", "-o", tmp_path / "plain.model",
                         "--where", "category=normal", "--no-calibrate")
     assert code == 0 and "detector default, not calibrated" in out
     assert not hasattr(load_model(tmp_path / "plain.model"), "threshold_")
-    code, out, _ = _run(capsys, "train", data, "-o", tmp_path / "stide.model", "--where", "category=normal")
+    code, out, _ = run_cli(capsys, "train", data, "-o", tmp_path / "stide.model", "--where", "category=normal")
     assert code == 0 and not hasattr(load_model(tmp_path / "stide.model"), "threshold_")
-    code, out, _ = _run(capsys, "train", data, "-o", tmp_path / "stide2.model", "--where", "category=normal", "--calibrate")
+    code, out, _ = run_cli(capsys, "train", data, "-o", tmp_path / "stide2.model", "--where", "category=normal", "--calibrate")
     assert code == 0 and load_model(tmp_path / "stide2.model").threshold_ >= 0.0
 
 
@@ -181,10 +173,10 @@ def test_train_calibration_bad_input_is_one_sentence_and_writes_nothing(tmp_path
     for args, words in ((["--false-alarm-rate", "1.5"], "--false-alarm-rate"), (["--folds", "1"], "--folds"),
                         (["--calibrate", "--where", "trace_id=n0"], "two normal traces")):
         out_model = tmp_path / "bad.model"
-        code, out, err = _run(capsys, "train", data, "--detector", "ngram", "-o", out_model, *args)
+        code, out, err = run_cli(capsys, "train", data, "--detector", "ngram", "-o", out_model, *args)
         assert code == 2 and words in err and "Traceback" not in err and not out_model.exists()
     # one trace and no explicit --calibrate: trained, not calibrated, and said so
-    code, out, err = _run(capsys, "train", data, "--detector", "ngram", "-o", tmp_path / "one.model",
+    code, out, err = run_cli(capsys, "train", data, "--detector", "ngram", "-o", tmp_path / "one.model",
                           "--where", "trace_id=n0")
     assert code == 0 and "not calibrated" in out
 
@@ -194,13 +186,13 @@ def test_timing_trains_and_scores_from_the_command_line_on_real_strace_runs(tmp_
     data = tmp_path / "data"
     script = "import os, time\nfor i in range(40):\n    os.stat('/')\n    time.sleep({})"
     for category, pause in (("normal", 0), ("normal", 0), ("normal", 0), ("slow", 0.01)):
-        code, _, err = _run(capsys, "capture", "-o", data, "--category", category, "--scenario", category, "--",
+        code, _, err = run_cli(capsys, "capture", "-o", data, "--category", category, "--scenario", category, "--",
                             "python3", "-c", script.format(pause))
         if code != 0 and "ptrace" in err:
             pytest.skip("ptrace is not permitted here")
         assert code == 0, err
     model = tmp_path / "timing.model"
-    code, out, err = _run(capsys, "train", data, "--detector", "timing", "-o", model, "-k", "4",
+    code, out, err = run_cli(capsys, "train", data, "--detector", "timing", "-o", model, "-k", "4",
                           "--where", "category=normal")
     assert code == 0, err
     # the command line learned exactly what the Python API learns from the same events
@@ -212,7 +204,7 @@ def test_timing_trains_and_scores_from_the_command_line_on_real_strace_runs(tmp_
     assert loaded.vocab_.to_list() == api.vocab_.to_list()
     np.testing.assert_allclose(loaded.stats_, api.stats_)
     assert loaded.threshold_ is not None  # calibrated on the three normal runs
-    code, out, err = _run(capsys, "score", model, data, "--json")
+    code, out, err = run_cli(capsys, "score", model, data, "--json")
     assert code == 0, err
     rows = json.loads(out)
     assert sorted(r["category"] for r in rows) == ["normal", "normal", "normal", "slow"]
@@ -243,9 +235,9 @@ def test_evaluate_reports_the_operating_point_of_a_threshold_set_on_training_tra
         assert row["cal_far"] == pytest.approx(np.mean(normal > row["cal_threshold"]))
         assert row["cal_dr"] == pytest.approx(np.mean(attack > row["cal_threshold"]))
         assert row["cal_dr"] > row["cal_far"]  # better than chance on real ADFA-LD traces
-    code, out, err = _run(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
+    code, out, err = run_cli(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
                           "-d", "cover", "--calibrate", "0.05", "--bootstrap", "0", "--no-recording")
     assert code == 0 and "cal FA" in out and "cal DR" in out
-    code, out, err = _run(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
+    code, out, err = run_cli(capsys, "evaluate", Path(__file__).parent / "data" / "evaluate" / "adfa-small",
                           "-d", "cover", "--calibrate", "5")
     assert code == 2 and "--calibrate" in err and "Traceback" not in err
