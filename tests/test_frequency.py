@@ -41,9 +41,11 @@ def test_new_calls_listed_first_and_counted():
     t = _s([list("abxyx")], ids=["t"])
     row = model.score_traces(t).to_pylist()[0]
     assert row["new_calls"] == 1  # x and y both map to the one "unknown" id
+    # the explanation names each never-seen call as logged (x twice, y once), new ones first
     ex = model.explain(t).to_pylist()
-    assert ex[0]["new"] and ex[0]["call"] == "<unknown>" and ex[0]["count"] == 3
-    assert not any(r["new"] for r in ex[1:])
+    assert [(r["call"], r["count"], r["new"]) for r in ex[:2]] == [("x", 2, True), ("y", 1, True)]
+    assert not any(r["new"] for r in ex[2:]) and {r["call"] for r in ex[2:]} == {"a", "b"}
+    assert sum(r["count"] for r in ex) == 5 and ex[0]["freq"] == 2 / 5
 
 
 def test_identical_trace_is_at_distance_zero_and_order_does_not_matter():

@@ -203,15 +203,17 @@ class CoverDetector(Detector):
         """The covering of every sequence, one row per segment: ``trace_id``, ``pid``,
         ``seq_index``, ``position`` (start inside its sequence), ``length`` (calls),
         ``unknown`` (a call never seen in training) and ``calls`` (the segment's names,
-        the first 8 then "…")."""
+        the first 8 then "…", by the names of ``seqs``, so a call never seen in training
+        shows its own name)."""
+        logged = seqs
         seqs = self._prepare(seqs)
         flag = self.segment_starts(seqs)
         start = np.flatnonzero(flag)
         length = np.diff(np.append(start, seqs.n_calls))
         seg_of_call = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths)
         seq_index = seg_of_call[start]
-        names = np.array(self.vocab_.names, dtype=object)
-        calls = [" ".join(names[seqs.codes[a : a + min(int(n), 8)]]) + (" …" if n > 8 else "")
+        names = np.array(logged.vocab.names, dtype=object)
+        calls = [" ".join(names[logged.codes[a : a + min(int(n), 8)]]) + (" …" if n > 8 else "")
                  for a, n in zip(start, length, strict=True)]
         return pa.table({
             "trace_id": pa.array(seqs.trace_ids[seq_index].astype(str) if len(start) else [], pa.string()),
@@ -304,7 +306,6 @@ class CoverDetector(Detector):
         break inside their sequence (shortest first, then in order of appearance), with
         ``next_call``, the call that could not extend the segment. Columns as
         :meth:`segments` plus ``next_call``."""
-        seqs = self._prepare(seqs)
         seg = self.segments(seqs)
         if seg.num_rows == 0:
             return seg.append_column("next_call", pa.array([], pa.string()))
@@ -315,7 +316,7 @@ class CoverDetector(Detector):
         breaks = end < seqs.lengths[seq_index]
         pick = np.flatnonzero(breaks)
         pick = pick[np.argsort(length[pick], kind="stable")][: int(top)]
-        names = np.array(self.vocab_.names, dtype=object)
+        names = np.array(seqs.vocab.names, dtype=object)  # as logged: a never-seen call keeps its name
         nxt = seqs.codes[seqs.offsets[seq_index[pick]] + end[pick]]
         out = seg.take(pa.array(pick, pa.int64()))
         return out.append_column("next_call", pa.array([str(names[c]) for c in nxt], pa.string()))

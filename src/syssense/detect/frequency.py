@@ -182,25 +182,23 @@ class FrequencyDetector(Detector):
         """Per call, for all of ``seqs`` pooled: ``call``, ``count``, ``freq``,
         ``normal_freq``, ``log_ratio`` = ln(freq / normal_freq), ``new`` (never seen in
         normal runs). Calls never seen in normal come first, then by |log_ratio|."""
-        seqs = self._prepare(seqs)
-        V = len(self.vocab_)
-        counts = np.bincount(seqs.codes, minlength=V)
+        self._check_fitted()
+        counts = np.bincount(seqs.codes, minlength=len(seqs.vocab))  # per name as logged
         present = np.flatnonzero(counts)
-        q = self.normal_distribution()
-        seen = self.normal_counts() > 0
-        freq = counts / max(int(counts.sum()), 1)
-        lr = np.log(freq[present] / q[present])
-        new = ~seen[present]
+        model_id = seqs.vocab.mapping_to(self.vocab_)[present]  # a never-seen name -> UNKNOWN
+        q = self.normal_distribution()[model_id]
+        new = ~(self.normal_counts() > 0)[model_id]
+        freq = counts[present] / max(int(counts.sum()), 1)
+        lr = np.log(freq / q)
         order = np.lexsort((-np.abs(lr), ~new))
         if top is not None:
             order = order[: int(top)]
-        pick = present[order]
-        names = np.array(self.vocab_.names, dtype=object)
+        names = np.array(seqs.vocab.names, dtype=object)
         return pa.table({
-            "call": pa.array(names[pick].tolist(), pa.string()),
-            "count": counts[pick].astype(np.int64),
-            "freq": freq[pick],
-            "normal_freq": q[pick],
+            "call": pa.array(names[present[order]].tolist(), pa.string()),
+            "count": counts[present[order]].astype(np.int64),
+            "freq": freq[order],
+            "normal_freq": q[order],
             "log_ratio": lr[order],
             "new": new[order],
         })

@@ -220,21 +220,23 @@ class NGram(CallLikelihoodDetector):
     def explain(self, seqs: Sequences, top: int = 10) -> pa.Table:
         """The ``top`` least probable distinct transitions in ``seqs``: ``context`` (the
         previous n−1 calls, ``<pad>`` = start of the sequence), ``call``, ``prob``,
-        ``nll``, ``count`` (occurrences), and the first ``trace_id``/``pid``/``position``."""
+        ``nll``, ``count`` (occurrences), and the first ``trace_id``/``pid``/``seq_index``/``position``."""
+        logged = seqs  # names as logged: each call never seen in training is listed by its own name
         seqs = self._prepare(seqs)
         lp = self.call_logprob(seqs)
-        grams = _grams(seqs, int(self.k))
+        grams = _grams(logged, int(self.k))
         if len(grams) == 0:
             return pa.table({"context": pa.array([], pa.string()), "call": pa.array([], pa.string()),
                              "prob": pa.array([], pa.float64()), "nll": pa.array([], pa.float64()),
                              "count": pa.array([], pa.int64()), "trace_id": pa.array([], pa.string()),
-                             "pid": pa.array([], pa.int64()), "position": pa.array([], pa.int64())})
+                             "pid": pa.array([], pa.int64()), "seq_index": pa.array([], pa.int64()),
+                             "position": pa.array([], pa.int64())})
         key, _ = _suffix_keys(grams, int(self.k))
         _u, first, inv, cnt = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
         order = np.argsort(lp[first], kind="stable")[: int(top)]
         pick = first[order]
         seg = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths)
-        names = np.array(self.vocab_.names, dtype=object)
+        names = np.array(logged.vocab.names, dtype=object)
         ctx = [" ".join(names[r[:-1]]) for r in grams[pick]]
         return pa.table({
             "context": pa.array(ctx, pa.string()),
@@ -244,6 +246,7 @@ class NGram(CallLikelihoodDetector):
             "count": cnt[order].astype(np.int64),
             "trace_id": pa.array(seqs.trace_ids[seg[pick]].astype(str), pa.string()),
             "pid": seqs.pids[seg[pick]].astype(np.int64),
+            "seq_index": seg[pick].astype(np.int64),
             "position": (pick - seqs.offsets[seg[pick]]).astype(np.int64),
         })
 

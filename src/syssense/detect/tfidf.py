@@ -314,19 +314,21 @@ class TfidfDetector(Detector):
     def explain(self, seqs: Sequences, top: int | None = 20) -> pa.Table:
         """For all of ``seqs`` pooled, the n-grams never seen in training, most frequent
         first: ``ngram`` (calls joined by spaces), ``order``, ``count``."""
+        logged = seqs  # names as logged: each call never seen in training keeps its own name
         seqs = self._prepare(seqs)
         terms = self._terms()
-        names = np.array(self.vocab_.names, dtype=object)
+        names = np.array(logged.vocab.names, dtype=object)
         found: list[tuple[int, int, int]] = []  # (count, order, first start)
-        for order, (start, key, unknown) in enumerate(_ngrams(seqs, self.n), start=1):
+        model_grams, logged_grams = _ngrams(seqs, self.n), _ngrams(logged, self.n)
+        for order, ((start, key, unknown), (_s, logged_key, _u)) in enumerate(zip(model_grams, logged_grams, strict=True), start=1):
             new = ~_known(key, unknown, terms)[0]
-            _u, first, counts = np.unique(key[new], return_index=True, return_counts=True)
+            _u, first, counts = np.unique(logged_key[new], return_index=True, return_counts=True)
             found.extend(zip(counts.tolist(), [order] * len(counts), start[new][first].tolist(), strict=True))
         found.sort(key=lambda f: (-f[0], f[1], f[2]))
         if top is not None:
             found = found[: int(top)]
         return pa.table({
-            "ngram": pa.array([" ".join(names[seqs.codes[s: s + o]]) for _c, o, s in found], pa.string()),
+            "ngram": pa.array([" ".join(names[logged.codes[s: s + o]]) for _c, o, s in found], pa.string()),
             "order": pa.array([o for _c, o, _s in found], pa.int64()),
             "count": pa.array([c for c, _o, _s in found], pa.int64()),
         })
