@@ -328,6 +328,72 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
     _write_or_print(table, as_json, as_csv, output, title, limit, compact)
 
 
+# --------------------------------------------------------------------------- explain
+#: what each detector's explanation lists (the title of the table)
+EXPLAINS = {
+    "ngram": "least probable transitions (context → call)",
+    "cover": "where the covering by pieces of normal traces breaks (shortest segments first)",
+    "tfidf": "n-grams never seen in normal traces, most frequent first",
+    "frequency": "calls used unlike normal runs (never-seen calls first, then by |log ratio|)",
+}
+
+
+def with_log_lines(table: pa.Table, ds: Dataset, seqs: Sequences) -> pa.Table:
+    """Add ``line`` (the log line) where ``table`` names a ``seq_index`` and ``position``."""
+    if not {"seq_index", "position"} <= set(table.column_names) or seqs.rows is None or "line" not in ds.events.column_names:
+        return table
+    seq_index = table.column("seq_index").to_numpy()
+    position = table.column("position").to_numpy()
+    flat = seqs.offsets[:-1][seq_index] + position
+    lines = ds.events.column("line").take(pa.array(seqs.rows[flat], pa.int64())) if len(flat) else pa.array([], pa.int64())
+    return table.append_column("line", lines)
+
+
+@click.command("explain")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("data")
+@click.option("--top", type=int, default=10, show_default=True, help="Rows to list.")
+@click.option("--by", type=click.Choice(BY_CHOICES), default=None, help="Sequences per process/trace/thread (default: as trained).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None, help="Write the table (.csv, .json or .parquet).")
+@where_option
+def explain_cmd(model_path: Path, data: str, top: int, by: str | None, as_json: bool, as_csv: bool,
+                output: Path | None, where: tuple[str, ...]) -> None:
+    """How the selected traces of DATA depart from MODEL's normal behaviour, and where.
+
+    ngram: the least probable transitions; cover: where the covering by pieces of
+    normal traces breaks; tfidf: n-grams never seen in normal traces; frequency: calls
+    used unlike normal runs; every other detector: its highest-scoring distinct windows.
+    Rows that come from one place carry trace_id, pid and the log line.
+
+    \b
+    Examples:
+      syssense explain ngram.model runs/ --where scenario=priv-single
+      syssense explain cover.model ADFA-LD.zip --where group=Adduser --top 20 --csv
+    """
+    from ..detect import load_model
+
+    if top < 1:
+        raise InputFormatError("--top must be at least 1")
+    model = load_model(model_path)
+    grouping = by or getattr(model, "train_info_", {}).get("by", "process")
+    if grouping not in BY_CHOICES:
+        grouping = "process"
+    with err_console.status(f"reading {data}"):
+        ds = load_data(data, where)
+    with err_console.status(f"explaining {len(ds)} traces"):
+        seqs = sequences_for(model, ds.events, grouping)
+        if seqs.n_calls == 0:
+            raise InputFormatError(f"the selected traces of {data} hold no system calls to explain")
+        table = with_log_lines(model.explain(seqs, top=top), ds, seqs)
+    what = EXPLAINS.get(model.name, "highest-scoring distinct windows")
+    if table.num_rows == 0:
+        err_console.print(f"nothing to explain: no {what.split(' (')[0]} in the selected traces of {data}")
+    _write_or_print(table, as_json, as_csv, output, f"{data} against {model_path} ({model.name}): {what}", 0,
+                    [c for c in table.column_names if c not in ("seq_index", "window")])
+
+
 # --------------------------------------------------------------------------- compare
 @click.command("compare")
 @click.argument("data")
@@ -361,6 +427,6 @@ def compare_cmd(data: str, baseline: str, ks: str, by: str, as_json: bool, as_cs
     _write_or_print(table, as_json, as_csv, output, f"{data}: scenarios against '{baseline}'", limit)
 
 
-COMMANDS = [train_cmd, merge_cmd, score_cmd, compare_cmd]
+COMMANDS = [train_cmd, merge_cmd, score_cmd, explain_cmd, compare_cmd]
 
 __all__ = ["COMMANDS", "SyssenseError", "load_data", "parse_ks", "window_rows_table"]

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from .._atomic import atomic_path
 from ..errors import ModelFormatError, SyssenseError
-from ..features import Sequences, Vocabulary
+from ..features import Sequences, Vocabulary, window_rows
 
 MODEL_FORMAT = "syssense-model"
 MODEL_VERSION = 1
@@ -236,6 +236,49 @@ class Detector(ABC):
         if len(scores) != len(seq_index):  # detector with its own window layout
             return pa.table({"window": np.arange(len(scores)), "score": scores})
         return window_frame(seqs, k, seq_index, start, {"score": scores})
+
+    def explain(self, seqs: Sequences, top: int = 10) -> pa.Table:
+        """Where ``seqs`` depart most from normal: the ``top`` highest-scoring *distinct*
+        windows (score above 0), with ``calls`` (names as logged), ``score`` (the highest any copy of the
+        window got), ``count`` (how many times it occurs) and where it first occurs
+        (``trace_id``, ``pid``, ``seq_index``, ``position``). Ties are broken by count,
+        then by first appearance. Detectors with a more specific explanation (ngram's
+        least probable transitions, cover's breaks, ...) override this."""
+        table = self.window_table(seqs)
+        if "seq_index" not in table.column_names:
+            raise SyssenseError(f"the {self.name} detector's window scores do not map to positions in the traces")
+        score = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float64)
+        seq_index = table.column("seq_index").to_numpy()
+        start = table.column("start").to_numpy()
+        length = table.column("length").to_numpy()
+        k = int(getattr(self, "k", 1) or 1)
+        flat = seqs.offsets[:-1][seq_index] + start
+        windows = window_rows(seqs, k, flat, seqs.lengths[seq_index] < k, seq_index)
+        if len(windows) == 0:
+            distinct_of = np.zeros(0, np.int64)
+        else:
+            row_key = np.ascontiguousarray(windows).view(np.dtype((np.void, windows.dtype.itemsize * k))).ravel()
+            _u, distinct_of = np.unique(row_key, return_inverse=True)
+            distinct_of = distinct_of.reshape(-1)
+        n = int(distinct_of.max()) + 1 if len(distinct_of) else 0
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, distinct_of, np.nan_to_num(score, nan=-np.inf))
+        count = np.bincount(distinct_of, minlength=n)
+        first = np.full(n, len(score), np.int64)
+        np.minimum.at(first, distinct_of, np.arange(len(score)))
+        order = np.lexsort((first, -count, -best))
+        order = order[best[order] > 0][: int(top)]  # a window scoring 0 is as normal as it gets
+        pick = first[order]
+        names = np.array(seqs.vocab.names, dtype=object)
+        return pa.table({
+            "calls": pa.array([" ".join(names[windows[w, : max(int(length[w]), 1)]]) for w in pick], pa.string()),
+            "score": best[order],
+            "count": count[order].astype(np.int64),
+            "trace_id": pa.array(seqs.trace_ids[seq_index[pick]].astype(str), pa.string()),
+            "pid": seqs.pids[seq_index[pick]].astype(np.int64),
+            "seq_index": seq_index[pick].astype(np.int64),
+            "position": start[pick].astype(np.int64),
+        })
 
     def score_trace(self, seqs: Sequences) -> float:
         """The anomaly score of the (single) trace in ``seqs``."""
