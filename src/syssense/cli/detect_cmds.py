@@ -346,6 +346,8 @@ def with_log_lines(table: pa.Table, ds: Dataset, seqs: Sequences) -> pa.Table:
     position = table.column("position").to_numpy()
     flat = seqs.offsets[:-1][seq_index] + position
     lines = ds.events.column("line").take(pa.array(seqs.rows[flat], pa.int64())) if len(flat) else pa.array([], pa.int64())
+    if len(lines) and lines.null_count == len(lines):  # datasets without log lines (ADFA-LD, UNM)
+        return table
     return table.append_column("line", lines)
 
 
