@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syssense.detect import load_model, make_detector
 from syssense.detect.cover import CoverDetector, suffix_array
@@ -190,10 +192,10 @@ def test_explain_lists_shortest_breaking_segments() -> None:
     assert det.explain(seqs("open read", vocab=det.vocab_)).num_rows == 0
 
 
-def test_registered_and_parameter_free() -> None:
+def test_registered_and_k_free() -> None:
     det = make_detector("cover")
     assert isinstance(det, CoverDetector)
-    assert det.get_params() == {}
+    assert det.get_params() == {"trace_score": "rate", "locality": 20}  # no window length
     from syssense.evaluate import ALL, K_FREE
 
     assert "cover" in K_FREE and "cover" in ALL
@@ -211,3 +213,38 @@ def test_evaluate_on_real_adfa_traces() -> None:
     assert row["rec_threshold"] == 0.0  # training traces cover themselves without a break
     s = ev.scores.column("score").to_numpy()
     assert ((s > 0) & (s <= 1)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(train=st.lists(st.lists(st.sampled_from("abcd"), min_size=1, max_size=25), min_size=1, max_size=4),
+       test=st.lists(st.lists(st.sampled_from("abcdxy"), min_size=0, max_size=40), min_size=1, max_size=4),
+       locality=st.integers(1, 8))
+def test_locality_scores_are_the_densest_frame_of_breaks(train, test, locality) -> None:
+    """Oracle: the rate detector's per-call breaks, counted over every frame of `locality`
+    calls by hand. lfc mode changes only the per-call and trace scores."""
+    tr = Sequences.from_lists(train)
+    te = Sequences.from_lists(test, trace_ids=[f"t{i}" for i in range(len(test))])
+    rate = CoverDetector(locality=locality).fit(tr)
+    lfc = CoverDetector(trace_score="lfc", locality=locality).fit(tr)
+    breaks = rate.score_windows(te)
+    frames = lfc.score_windows(te)
+    rows = rate.score_traces(te).to_pylist()
+    lfc_rows = {r["trace_id"]: r for r in lfc.score_traces(te).to_pylist()}
+    w = 0
+    for i, seq in enumerate(test):
+        n = max(len(seq), 1)  # an empty sequence has one padded window scoring 0
+        b = breaks[w:w + n]
+        want = [sum(b[max(0, j - locality + 1): j + 1]) for j in range(n)]
+        assert list(frames[w:w + n]) == want
+        assert lfc_rows[f"t{i}"]["score"] == max(want) == lfc_rows[f"t{i}"]["max_frame_breaks"]
+        w += n
+    for r in rows:  # the rate mode reports the same frame figure beside its own score
+        assert r["max_frame_breaks"] == lfc_rows[r["trace_id"]]["max_frame_breaks"]
+        assert r["score"] == lfc_rows[r["trace_id"]]["segments"] / max(r["calls"], 1)
+
+
+def test_bad_locality_settings_are_refused() -> None:
+    tr = Sequences.from_lists([list("abcabc")])
+    for params in ({"trace_score": "max"}, {"trace_score": "lfc", "locality": 0}):
+        with pytest.raises(ValueError):
+            CoverDetector(**params).fit(tr)

@@ -200,3 +200,20 @@ def test_compiled_table_lookup_is_exact_in_every_key_mode(k, vocab_size, mode):
         miss = np.flatnonzero(~expect)
         assert np.array_equal(m.words_at(miss), db.encoder.row_words(tw[miss]))
         assert np.array_equal(m.keys_at(db.encoder, miss), db.encoder.row_keys(tw[miss]))
+
+
+def test_lfc_trace_score_is_the_largest_locality_frame_count():
+    train = Sequences.from_lists([list("abcdabcdabcd")])
+    # one burst of 3 foreign calls inside a long normal trace, and a trace with spread-out misses
+    burst = list("abcd" * 10) + list("xyz") + list("abcd" * 10)
+    spread = [c for i in range(12) for c in ("abcd" + ("x" if i % 3 == 0 else ""))]
+    test = Sequences.from_lists([burst, spread], trace_ids=["burst", "spread"])
+    for cls in (Stide, TStide):
+        rate = {r["trace_id"]: r for r in cls(k=3, locality=6).fit(train).score_traces(test).to_pylist()}
+        lfc = {r["trace_id"]: r for r in cls(k=3, locality=6, trace_score="lfc").fit(train).score_traces(test).to_pylist()}
+        for t in ("burst", "spread"):
+            assert lfc[t]["score"] == rate[t]["max_lfc"] and lfc[t]["mismatch_rate"] == rate[t]["score"]
+        # the burst has the lower mismatch rate but the denser frame
+        assert rate["burst"]["score"] < rate["spread"]["score"] and lfc["burst"]["score"] > lfc["spread"]["score"]
+    with pytest.raises(ValueError):
+        Stide(trace_score="max").fit(train)

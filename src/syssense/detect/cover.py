@@ -16,7 +16,11 @@ Detection", IEEE Transactions on Information Forensics and Security 14(4), 2019)
   an attack needs many short ones. There is no window length: the detector is k-free;
 * **per-event scores** (:meth:`CoverDetector.score_windows`, one "window" per call, the
   k = 1 layout of :func:`~syssense.features.window_starts`): 1.0 where a segment starts
-  after the first of its sequence (the covering breaks there), else 0.0.
+  after the first of its sequence (the covering breaks there), else 0.0;
+* with ``trace_score="lfc"``, the locality view (after Hofmeyr, Forrest & Somayaji's
+  locality frame count, 1998): a call's score is the number of breaks among the last
+  ``locality`` calls of its sequence (itself included) and a trace's score the largest
+  such count, so a short foreign burst in a long trace is not averaged away.
 
 Longest-match queries use a suffix array of the joined corpus, built by prefix doubling
 with ``np.argsort`` (Manber & Myers 1993), and narrowed one call at a time by two binary
@@ -35,7 +39,8 @@ import pyarrow as pa
 from numba import njit
 
 from ..features import UNKNOWN, Sequences, window_starts
-from .base import Detector, register, window_frame
+from .base import Detector, per_trace_max, register, window_frame
+from .stide import locality_frame_count
 
 
 def suffix_array(text: np.ndarray) -> np.ndarray:
@@ -134,19 +139,29 @@ def _join(codes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 class CoverDetector(Detector):
     """Sequence covering (Marteau 2019): trace score = segments / calls.
 
-    No parameters. Learned: ``corpus_`` (the training sequences' calls, flat, int32) and
-    ``corpus_offsets_``; the suffix-array index is built on first use.
+    Parameters: ``trace_score`` ``"rate"`` (default, segments / calls) or ``"lfc"`` (most
+    breaks among ``locality`` consecutive calls, default 20). Learned: ``corpus_`` (the
+    training sequences' calls, flat, int32) and ``corpus_offsets_``; the suffix-array index
+    is built on first use.
     """
 
     name = "cover"
     incremental = True
     default_threshold = 0.0
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, trace_score: str = "rate", locality: int = 20) -> None:
+        self.trace_score = trace_score
+        self.locality = locality
+
+    def _check_params(self) -> None:
+        if self.trace_score not in ("rate", "lfc"):
+            raise ValueError(f"trace_score must be 'rate' or 'lfc', not {self.trace_score!r}")
+        if int(self.locality) < 1:
+            raise ValueError("the locality frame must be at least 1 call")
 
     # ------------------------------------------------------------------ learning
     def _fit(self, seqs: Sequences, reset: bool) -> None:
+        self._check_params()
         codes = np.asarray(seqs.codes, np.int32)
         offsets = np.asarray(seqs.offsets, np.int64)
         if reset or not hasattr(self, "corpus_"):
@@ -233,7 +248,16 @@ class CoverDetector(Detector):
         flag[first] = 0.0
         return flag
 
+    def _per_call(self, seqs: Sequences, breaks: np.ndarray) -> np.ndarray:
+        """The per-call score: the break itself, or (``lfc``) breaks among the last ``locality`` calls."""
+        self._check_params()
+        if self.trace_score != "lfc" or len(breaks) == 0:
+            return breaks
+        position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
+        return locality_frame_count(breaks, position, int(self.locality)).astype(np.float64)
+
     def _windows(self, seqs: Sequences, breaks: np.ndarray) -> np.ndarray:
+        breaks = self._per_call(seqs, breaks)
         _seq_index, _start, flat_start, padded = window_starts(seqs, 1)
         if not padded.any():
             return breaks
@@ -243,13 +267,14 @@ class CoverDetector(Detector):
 
     def score_windows(self, seq: np.ndarray | Sequences) -> np.ndarray:
         """One score per call (k = 1 window layout; an empty sequence has one padded
-        window scoring 0): 1.0 where the covering breaks, else 0.0."""
+        window scoring 0): 1.0 where the covering breaks, else 0.0; with
+        ``trace_score="lfc"`` the breaks among the last ``locality`` calls."""
         seqs = self._prepare(self._as_sequences(seq))
         return self._windows(seqs, self._breaks(seqs))
 
     def window_table(self, seqs: Sequences) -> pa.Table:
         """One row per call: position columns, ``segment_start`` (True at every segment
-        start, the first of each sequence included) and ``score`` (1.0 where it breaks)."""
+        start, the first of each sequence included) and ``score`` (as :meth:`score_windows`)."""
         seqs = self._prepare(seqs)
         breaks = self._breaks(seqs)
         seq_index, start, flat_start, padded = window_starts(seqs, 1)
@@ -258,9 +283,11 @@ class CoverDetector(Detector):
         return window_frame(seqs, 1, seq_index, start, {"segment_start": seg, "score": self._windows(seqs, breaks)})
 
     def score_traces(self, seqs: Sequences) -> pa.Table:
-        """Per trace: ``score`` = ``segments`` / ``calls`` (0 without calls), ``segments``,
-        ``calls``, ``mean_segment`` (calls per segment), ``shortest_segment``,
-        ``longest_segment`` and ``unknown_calls`` (calls never seen in training)."""
+        """Per trace: ``score`` = ``segments`` / ``calls`` (0 without calls; with
+        ``trace_score="lfc"``: ``max_frame_breaks``), ``segments``, ``calls``,
+        ``mean_segment`` (calls per segment), ``shortest_segment``, ``longest_segment``,
+        ``unknown_calls`` (calls never seen in training) and ``max_frame_breaks`` (the most
+        breaks among ``locality`` consecutive calls)."""
         return self.score_all(seqs)[0]
 
     def score_all(self, seqs: Sequences) -> tuple[pa.Table, np.ndarray]:
@@ -283,9 +310,17 @@ class CoverDetector(Detector):
             np.maximum.at(longest, seg_trace, length)
             shortest[segments == 0] = 0
         unknown = np.bincount(call_trace, weights=(seqs.codes == UNKNOWN).astype(np.float64), minlength=n)
+        breaks = flag.astype(np.float64)
+        breaks[seqs.offsets[:-1][seqs.lengths > 0]] = 0.0
+        position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
+        frame = locality_frame_count(breaks, position, int(self.locality)) if len(breaks) else np.zeros(0, np.int32)
+        max_frame = per_trace_max(frame, call_trace, n).astype(np.int64)
+        self._check_params()
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(calls > 0, segments / np.maximum(calls, 1), 0.0)
             mean_seg = np.where(segments > 0, calls / np.maximum(segments, 1), 0.0)
+        if self.trace_score == "lfc":
+            score = max_frame.astype(np.float64)
         table = pa.table({
             "trace_id": pa.array(trace_ids.astype(str), pa.string()),
             "score": score.astype(np.float64),
@@ -295,9 +330,8 @@ class CoverDetector(Detector):
             "shortest_segment": shortest,
             "longest_segment": longest,
             "unknown_calls": unknown.astype(np.int64),
+            "max_frame_breaks": max_frame,
         })
-        breaks = flag.astype(np.float64)
-        breaks[seqs.offsets[:-1][seqs.lengths > 0]] = 0.0
         return table, self._windows(seqs, breaks)
 
     # ------------------------------------------------------------------ explanation

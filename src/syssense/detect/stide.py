@@ -53,9 +53,11 @@ def locality_frame_count(mismatch: np.ndarray, start: np.ndarray, locality: int)
 class Stide(Detector):
     """stide (Forrest et al. 1996; Hofmeyr, Forrest & Somayaji 1998).
 
-    Parameters: ``k`` window length (default 6), ``locality`` the LFC frame L (default 20).
-    Learned: ``db_`` (:class:`~syssense.detect._windowdb.WindowDB`). ``score`` of a trace =
-    its mismatch rate; :meth:`score_windows` gives 1.0 for a mismatching window, else 0.0.
+    Parameters: ``k`` window length (default 6), ``locality`` the LFC frame L (default 20),
+    ``trace_score`` ``"rate"`` (default: ``score`` of a trace = its mismatch rate) or
+    ``"lfc"`` (its largest locality frame count, Hofmeyr, Forrest & Somayaji 1998).
+    Learned: ``db_`` (:class:`~syssense.detect._windowdb.WindowDB`); :meth:`score_windows`
+    gives 1.0 for a mismatching window, else 0.0.
     """
 
     name = "stide"
@@ -63,14 +65,20 @@ class Stide(Detector):
     default_threshold = 0.0
     calibrate_by_default = False  # Forrest et al.'s verdict: any never-seen window is anomalous
 
-    def __init__(self, k: int = 6, locality: int = 20) -> None:
+    def __init__(self, k: int = 6, locality: int = 20, trace_score: str = "rate") -> None:
         self.k = k
         self.locality = locality
+        self.trace_score = trace_score
+
+    def _check_trace_score(self) -> None:
+        if self.trace_score not in ("rate", "lfc"):
+            raise ValueError(f"trace_score must be 'rate' or 'lfc', not {self.trace_score!r}")
 
     # ------------------------------------------------------------------ learning
     def _fit(self, seqs: Sequences, reset: bool) -> None:
         if int(self.k) < 1:
             raise ValueError("window size k must be at least 1")
+        self._check_trace_score()
         new = WindowDB.build(seqs, int(self.k), len(self.vocab_))
         if reset or not hasattr(self, "db_"):
             self.db_ = new
@@ -159,22 +167,24 @@ class Stide(Detector):
 
     def aggregate(self, a: dict[str, Any]) -> pa.Table:
         """Per-trace table from :meth:`analyse` output."""
+        self._check_trace_score()
         trace_ids, tw = trace_groups(a["seqs"], a["seq_index"])
         n = len(trace_ids)
         n_windows = np.bincount(tw, minlength=n).astype(np.int64)
         mism = per_trace_sum(a["mismatch"], tw, n).astype(np.int64)
         rate = np.divide(mism, n_windows, out=np.zeros(n), where=n_windows > 0)
         max_ham = per_trace_max(a["hamming"], tw, n).astype(np.int64)
+        max_lfc = per_trace_max(a["lfc"], tw, n).astype(np.int64)
         cols: dict[str, Any] = {
             "trace_id": pa.array(trace_ids.astype(str), pa.string()),
-            "score": rate,
+            "score": max_lfc.astype(np.float64) if self.trace_score == "lfc" else rate,
             "n_windows": n_windows,
             "mismatches": mism,
             "coverage": 1.0 - rate,
             "mismatch_rate": rate,
             "max_hamming": max_ham,
             "anomaly_signal": max_ham / float(self.k),
-            "max_lfc": per_trace_max(a["lfc"], tw, n).astype(np.int64),
+            "max_lfc": max_lfc,
         }
         if self.name == "tstide":
             cols["rare"] = per_trace_sum(a["rare"], tw, n).astype(np.int64)
@@ -191,8 +201,8 @@ class TStide(Stide):
 
     name = "tstide"
 
-    def __init__(self, k: int = 6, locality: int = 20, rare_threshold: float = 1e-5) -> None:
-        super().__init__(k=k, locality=locality)
+    def __init__(self, k: int = 6, locality: int = 20, rare_threshold: float = 1e-5, trace_score: str = "rate") -> None:
+        super().__init__(k=k, locality=locality, trace_score=trace_score)
         self.rare_threshold = rare_threshold
 
     def _rare(self, m: Matches) -> np.ndarray:
