@@ -244,7 +244,10 @@ class Detector(ABC):
         (``trace_id``, ``pid``, ``seq_index``, ``position``). Ties are broken by count,
         then by first appearance. Detectors with a more specific explanation (ngram's
         least probable transitions, cover's breaks, ...) override this."""
-        table = self.window_table(seqs)
+        import inspect
+
+        fast = {"hamming": False} if "hamming" in inspect.signature(self.window_table).parameters else {}
+        table = self.window_table(seqs, **fast)  # the stide family: no Hamming distances needed here
         if "seq_index" not in table.column_names:
             raise SyssenseError(f"the {self.name} detector's window scores do not map to positions in the traces")
         score = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float64)
