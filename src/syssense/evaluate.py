@@ -301,6 +301,8 @@ def evaluate(
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
+    from .detect.base import without_hamming
+
     if not isinstance(dataset, Dataset):
         from .parse.registry import load
 
@@ -352,10 +354,8 @@ def evaluate(
         w_test = None
         if recording and hasattr(det, "score_all"):
             table, w_test = det.score_all(test)
-        elif "hamming" in inspect.signature(det.score_traces).parameters:
-            table = det.score_traces(test, hamming=False)  # stide family: the score is the mismatch rate
-        else:
-            table = det.score_traces(test)
+        else:  # the stide family's score needs no Hamming distances
+            table = det.score_traces(test, **without_hamming(det.score_traces))
         t2 = time.perf_counter()
         tids = table.column("trace_id").to_pylist()
         s = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float64)

@@ -35,6 +35,14 @@ MODEL_VERSION = 1
 DETECTORS: dict[str, type[Detector]] = {}
 
 
+def without_hamming(method: Callable[..., Any]) -> dict[str, Any]:
+    """``{"hamming": False}`` for the stide family's scoring methods (their minimum Hamming
+    distances are the slow part and are not needed for a score), else ``{}``."""
+    import inspect
+
+    return {"hamming": False} if "hamming" in inspect.signature(method).parameters else {}
+
+
 def register(cls: type[Detector]) -> type[Detector]:
     """Class decorator: make a detector available by its ``name``."""
     DETECTORS[cls.name] = cls
@@ -158,7 +166,7 @@ class Detector(ABC):
             held = np.flatnonzero(fold_of_seq == fold)
             fold_model = type(self)(**self.get_params()).fit(seqs.take(np.flatnonzero(fold_of_seq != fold)))
             held_out = seqs.take(held)
-            table = fold_model.score_traces(held_out, hamming=False) if hasattr(fold_model, "analyse") else fold_model.score_traces(held_out)
+            table = fold_model.score_traces(held_out, **without_hamming(fold_model.score_traces))
             trace_scores.append(np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64))
             window_scores.append(np.asarray(fold_model.score_windows(held_out), dtype=np.float64))
             if progress is not None:
@@ -244,10 +252,7 @@ class Detector(ABC):
         (``trace_id``, ``pid``, ``seq_index``, ``position``). Ties are broken by count,
         then by first appearance. Detectors with a more specific explanation (ngram's
         least probable transitions, cover's breaks, ...) override this."""
-        import inspect
-
-        fast = {"hamming": False} if "hamming" in inspect.signature(self.window_table).parameters else {}
-        table = self.window_table(seqs, **fast)  # the stide family: no Hamming distances needed here
+        table = self.window_table(seqs, **without_hamming(self.window_table))
         if "seq_index" not in table.column_names:
             raise SyssenseError(f"the {self.name} detector's window scores do not map to positions in the traces")
         score = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float64)
