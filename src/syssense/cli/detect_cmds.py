@@ -107,6 +107,12 @@ def _detector_params(name: str, k: int | None, params: tuple[str, ...]) -> dict[
     return out
 
 
+def _grouping(model: Any, by: str | None) -> str:
+    """``--by`` when given, else how the model was trained (process when unknown)."""
+    grouping = by or getattr(model, "train_info_", {}).get("by", "process")
+    return grouping if grouping in BY_CHOICES else "process"
+
+
 def sequences_for(model: Any, events: pa.Table, by: str) -> Sequences:
     """The sequences ``model`` reads: with timestamps and durations for the timing detector."""
     make = getattr(model, "sequences_from_events", None)
@@ -292,9 +298,7 @@ def score_cmd(model_path: Path, data: str, threshold: float | None, windows: boo
     from ..detect import load_model
 
     model = load_model(model_path)
-    grouping = by or getattr(model, "train_info_", {}).get("by", "process")
-    if grouping not in BY_CHOICES:
-        grouping = "process"
+    grouping = _grouping(model, by)
     t = threshold if threshold is not None else model.verdict_threshold()
     t_window = threshold if threshold is not None else model.window_verdict_threshold()
     calibration = getattr(model, "verdict_calibration_", None)
@@ -379,9 +383,7 @@ def explain_cmd(model_path: Path, data: str, top: int, by: str | None, as_json: 
     if top < 1:
         raise InputFormatError("--top must be at least 1")
     model = load_model(model_path)
-    grouping = by or getattr(model, "train_info_", {}).get("by", "process")
-    if grouping not in BY_CHOICES:
-        grouping = "process"
+    grouping = _grouping(model, by)
     with err_console.status(f"reading {data}"):
         ds = load_data(data, where)
     with err_console.status(f"explaining {len(ds)} traces"):
