@@ -452,3 +452,54 @@ def test_cli_replay_rate_limit(logs, model, tmp_path):
     assert runs and all(x["max_alerts_per_second"] == 3 for x in runs)
     assert f"{len(every) - len(shown)} alerts were not printed" in r.stdout.replace("\n", " ")
     assert "more alerts suppressed" in r.stdout or "more alert suppressed" in r.stdout
+
+
+@pytest.mark.parametrize("frame_threshold", [None, 2.0])
+def test_online_cover_equals_offline(logs, frame_threshold):
+    """Sequence covering scored online, in any chunking, breaks exactly where covering each
+    whole process offline breaks (the open segment carries over between batches); with a
+    threshold of t breaks per frame of L calls, only breaks whose frame holds more than t alert."""
+    from syssense.detect.cover import CoverDetector
+
+    L = 8
+    model = CoverDetector(locality=L).fit(scan_sequences(logs["ls1"].read_bytes()))
+    text = logs["sh"].read_bytes()
+    scanned = scan_sequences(text)
+    pids = scanned.pids  # one sequence per process, in the monitor's order
+    seqs = Sequences.from_lists([[scanned.vocab.names[c] for c in s] for s in scanned], vocab=model.vocab_)
+    breaks = np.asarray(model.score_windows(seqs))
+    frames = np.asarray(CoverDetector(trace_score="lfc", locality=L).fit(
+        scan_sequences(logs["ls1"].read_bytes())).score_windows(seqs))
+    t = -1.0 if frame_threshold is None else frame_threshold
+    expected = set()
+    w = 0
+    for pid, s in zip(pids, seqs, strict=True):
+        for j in range(len(s)):
+            if breaks[w + j] == 1.0 and frames[w + j] > t:
+                expected.add((int(pid), j))
+        w += len(s)
+    assert expected  # the shell does things ls never did
+    for chunk in (97, 1 << 20):
+        thresholds = {} if frame_threshold is None else {"cv": frame_threshold}
+        mon = Monitor([model], names=["cv"], thresholds=thresholds, L=L)
+        got = []
+        for pos in range(0, len(text), chunk):
+            got += mon.feed(text[pos: pos + chunk])
+        got += mon.close()
+        assert {(a.pid, a.window) for a in got} == expected
+        assert all(a.calls and a.score == 1.0 and a.lfc > t for a in got)
+
+
+def test_cover_monitor_calibration_sets_the_frame_count_an_alert_needs(logs):
+    from syssense.detect.cover import CoverDetector
+    from syssense.monitor import ModelScorer
+
+    train = scan_sequences(logs["ls1"].read_bytes())
+    model = CoverDetector(trace_score="lfc", locality=10).fit(train)
+    normal = scan_sequences(logs["ls2"].read_bytes())
+    sc = ModelScorer(model, "cv")
+    frame = sc.calibrate(normal, quantile=1.0)
+    offline = np.asarray(model.score_windows(normal.recode(model.vocab_)))
+    assert frame == offline.max() and sc.min_lfc == int(offline.max()) + 1
+    model.window_threshold_ = 3.0  # as `syssense train` stores it
+    assert ModelScorer(model, "cv").min_lfc == 4

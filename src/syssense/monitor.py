@@ -238,13 +238,22 @@ class ModelScorer:
         self.model = model
         self.name = name
         self.detector = model.name
-        self.k = _model_k(model)
+        #: sequence covering (cover): one "window" per call, scored 1 where the greedy covering
+        #: breaks; the covering of a process continues from its open (last) segment
+        self.covering = hasattr(model, "segment_starts")
+        self.k = 1 if self.covering else _model_k(model)
         if L is None:
             L = int(model.get_params().get("locality", 20))
         self.L = int(L)
         if self.L < 1:
             raise SyssenseError("the locality frame L must be at least 1")
         self.min_lfc = int(min_lfc)
+        if self.covering:
+            # a threshold for cover counts breaks per frame of L calls: a break alerts when its
+            # frame holds more than that many (LFC >= threshold + 1); any break is anomalous
+            frame = threshold if threshold is not None else getattr(model, "window_threshold_", None)
+            self.min_lfc = max(self.min_lfc, int(np.floor(frame or 0.0)) + 1)
+            threshold = 0.0
         if threshold is None:
             threshold = getattr(model, "window_threshold_", None)  # set by Detector.calibrate
         if threshold is None:
@@ -281,22 +290,70 @@ class ModelScorer:
         return self._db is not None
 
     def calibrate(self, seqs: Sequences, quantile: float = 1.0) -> float:
-        """Set the threshold to a quantile (default: max) of window scores on normal ``seqs``."""
+        """Set the threshold to a quantile (default: max) of window scores on normal ``seqs``
+        (cover: of the breaks per frame of L calls, which sets the LFC an alert needs)."""
+        if self.covering:
+            frames = self._frames(seqs.recode(self.vocab))
+            frame = float(np.quantile(frames, quantile)) if len(frames) else 0.0
+            self.min_lfc = max(self.min_lfc, int(np.floor(frame)) + 1)
+            return frame
         scores = np.asarray(self.model.score_windows(seqs.recode(self.vocab)), dtype=np.float64)
         self.threshold = float(np.quantile(scores, quantile)) if len(scores) else 0.0
         return self.threshold
+
+    def _frames(self, seqs: Sequences) -> np.ndarray:
+        """Cover: breaks among the last L calls at every call of ``seqs`` (model ids)."""
+        from .detect.stide import locality_frame_count
+
+        breaks = self.model._breaks(seqs)
+        position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
+        return locality_frame_count(breaks, position, self.L).astype(np.float64)
+
+    def _score_covering(self, flat: np.ndarray, bounds: np.ndarray,
+                        states: Sequence[dict[str, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Cover: 1.0 for each new call where the covering breaks. Each sequence continues
+        from its process's open segment (``states[i][name]``, updated here): greedy
+        longest-match covering only ever ends a segment at a call that cannot extend it, so
+        covering again from the open segment's start gives what covering the whole
+        process would (exact, not an approximation)."""
+        n = len(bounds) - 1
+        empty = np.zeros(0, np.int32)
+        opens = [st.get(self.name, empty) for st in states] if states is not None else [empty] * n
+        parts, offsets, new_from = [], [0], []
+        for i in range(n):
+            new = flat[bounds[i]:bounds[i + 1]]
+            parts += [opens[i], new]
+            new_from.append(offsets[-1] + len(opens[i]))
+            offsets.append(offsets[-1] + len(opens[i]) + len(new))
+        joined = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+        offs = np.asarray(offsets, np.int64)
+        seqs = Sequences(joined, offs, np.array(["-"] * n, dtype=object), np.full(n, -1, np.int64), self.vocab)
+        starts = self.model.segment_starts(seqs) if len(joined) else np.zeros(0, bool)
+        breaks = starts.copy()
+        breaks[offs[:-1][offs[1:] > offs[:-1]]] = False  # a process's first call, or the open segment's start
+        scores = np.concatenate([breaks[new_from[i]:offs[i + 1]] for i in range(n)]).astype(np.float64) if n else np.zeros(0)
+        if states is not None:
+            for i in range(n):
+                seg = np.flatnonzero(starts[offs[i]:offs[i + 1]])
+                if len(seg):
+                    states[i][self.name] = joined[offs[i] + seg[-1]:offs[i + 1]].copy()
+        return scores, scores > self.threshold
 
     def score_seq(self, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, anomalous)`` of every full window of ``seq`` (model ids)."""
         seq = np.ascontiguousarray(seq, dtype=np.int32)
         return self.score_segments(seq, np.array([0, len(seq)], np.int64))
 
-    def score_segments(self, flat: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_segments(self, flat: np.ndarray, bounds: np.ndarray,
+                       states: Sequence[dict[str, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and flags of every full window of several sequences at once.
 
         ``flat[bounds[i]:bounds[i+1]]`` is sequence ``i`` (model ids); windows come out
-        sequence by sequence, ``max(len - k + 1, 0)`` per sequence.
+        sequence by sequence, ``max(len - k + 1, 0)`` per sequence. ``states``: per
+        sequence, its process's state (cover keeps its open segment there).
         """
+        if self.covering:
+            return self._score_covering(flat, bounds, states)
         k = self.k
         lens = np.diff(bounds)
         counts = np.maximum(lens - k + 1, 0)
@@ -371,6 +428,7 @@ class _Proc:
     gl_ts: np.ndarray  # their timestamps
     count: int = 0  # calls seen
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # model -> last L-1 flags
+    state: dict[str, np.ndarray] = field(default_factory=dict)  # model -> its own state (cover: open segment)
 
 
 @dataclass
@@ -601,7 +659,7 @@ class Monitor:
             lens = np.array([len(x) for x in segs], dtype=np.int64)
             bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
             flat = mp[np.concatenate(segs)] if len(segs) else np.zeros(0, np.int32)
-            scores, flags = sc.score_segments(flat, bounds)
+            scores, flags = sc.score_segments(flat, bounds, [p.state for p in procs])
             if not len(flags):
                 continue
             nwin_all = np.maximum(lens - sc.k + 1, 0)
@@ -724,6 +782,7 @@ class Monitor:
                 "anomalous": s.n_anomalous,
                 "mismatch_rate": s.n_anomalous / s.n_windows if s.n_windows else 0.0,
                 "max_lfc": s.max_lfc,
+                "min_lfc": s.min_lfc,
                 "alerts": s.n_alerts,
             }
             for s in self.scorers

@@ -209,6 +209,7 @@ def _print_summary(summary: MonitorSummary, human, as_json: bool) -> None:
             "anomalous": m["anomalous"],
             "rate": m["mismatch_rate"],
             "max LFC": m["max_lfc"],
+            "alert at LFC": f"≥ {m.get('min_lfc', 1)}",
             "alerts": m["alerts"],
             **({"suppressed": m.get("suppressed", 0)} if summary.max_alerts_per_second else {}),
         }
