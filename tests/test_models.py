@@ -101,3 +101,14 @@ def test_merge_refuses_other_kinds_and_parameters():
     with pytest.raises(SyssenseError, match="unknown detector"):
         make_detector("nope")
     assert isinstance(make_detector("tstide", k=4), TStide)
+
+
+def test_the_python_api_exports_every_detector_and_every_name_resolves():
+    import syssense
+    from syssense.detect import load_all_detectors
+
+    for name in syssense.__all__[1:]:
+        assert getattr(syssense, name) is not None, name
+    exported = {getattr(syssense, n) for n in syssense.__all__[1:]}
+    missing = [cls.__name__ for cls in load_all_detectors().values() if cls not in exported]
+    assert not missing, f"detectors missing from syssense's API: {missing}"

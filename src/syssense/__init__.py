@@ -48,6 +48,9 @@ _API = {
     "FrequencyDetector": "detect.frequency",
     "TimingDetector": "detect.timing",
     "Ensemble": "detect.ensemble",
+    "CoverDetector": "detect.cover",
+    "TfidfDetector": "detect.tfidf",
+    "LSTMDetector": "detect.lstm",
     # analysis
     "compare": "compare",
     "interpret": "interpret",
