@@ -303,11 +303,7 @@ class ModelScorer:
 
     def _frames(self, seqs: Sequences) -> np.ndarray:
         """Cover: breaks among the last L calls at every call of ``seqs`` (model ids)."""
-        from .detect.stide import locality_frame_count
-
-        breaks = self.model._breaks(seqs)
-        position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
-        return locality_frame_count(breaks, position, self.L).astype(np.float64)
+        return self.model.frame_breaks(seqs, self.model._breaks(seqs), locality=self.L)
 
     def _score_covering(self, flat: np.ndarray, bounds: np.ndarray,
                         states: Sequence[dict[str, np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:

@@ -251,10 +251,16 @@ class CoverDetector(Detector):
     def _per_call(self, seqs: Sequences, breaks: np.ndarray) -> np.ndarray:
         """The per-call score: the break itself, or (``lfc``) breaks among the last ``locality`` calls."""
         self._check_params()
-        if self.trace_score != "lfc" or len(breaks) == 0:
-            return breaks
+        return self.frame_breaks(seqs, breaks) if self.trace_score == "lfc" else breaks
+
+    def frame_breaks(self, seqs: Sequences, breaks: np.ndarray, locality: int | None = None) -> np.ndarray:
+        """Per call: the breaks among the last ``locality`` calls of its sequence (itself
+        included; default the model's ``locality``), from per-call ``breaks``."""
+        if len(breaks) == 0:
+            return np.zeros(0)
         position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
-        return locality_frame_count(breaks, position, int(self.locality)).astype(np.float64)
+        frame = int(self.locality if locality is None else locality)
+        return locality_frame_count(breaks, position, frame).astype(np.float64)
 
     def _windows(self, seqs: Sequences, breaks: np.ndarray) -> np.ndarray:
         breaks = self._per_call(seqs, breaks)
@@ -312,9 +318,7 @@ class CoverDetector(Detector):
         unknown = np.bincount(call_trace, weights=(seqs.codes == UNKNOWN).astype(np.float64), minlength=n)
         breaks = flag.astype(np.float64)
         breaks[seqs.offsets[:-1][seqs.lengths > 0]] = 0.0
-        position = np.arange(len(breaks), dtype=np.int64) - np.repeat(seqs.offsets[:-1], seqs.lengths)
-        frame = locality_frame_count(breaks, position, int(self.locality)) if len(breaks) else np.zeros(0, np.int32)
-        max_frame = per_trace_max(frame, call_trace, n).astype(np.int64)
+        max_frame = per_trace_max(self.frame_breaks(seqs, breaks), call_trace, n).astype(np.int64)
         self._check_params()
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(calls > 0, segments / np.maximum(calls, 1), 0.0)
