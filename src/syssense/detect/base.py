@@ -166,9 +166,13 @@ class Detector(ABC):
             held = np.flatnonzero(fold_of_seq == fold)
             fold_model = type(self)(**self.get_params()).fit(seqs.take(np.flatnonzero(fold_of_seq != fold)))
             held_out = seqs.take(held)
-            table = fold_model.score_traces(held_out, **without_hamming(fold_model.score_traces))
+            if hasattr(fold_model, "score_all"):  # trace and window scores from one pass
+                table, windows = fold_model.score_all(held_out)
+            else:
+                table = fold_model.score_traces(held_out, **without_hamming(fold_model.score_traces))
+                windows = fold_model.score_windows(held_out)
             trace_scores.append(np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64))
-            window_scores.append(np.asarray(fold_model.score_windows(held_out), dtype=np.float64))
+            window_scores.append(np.asarray(windows, dtype=np.float64))
             if progress is not None:
                 progress(fold + 1, folds)
         traces = np.concatenate(trace_scores)
